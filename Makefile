@@ -1,0 +1,46 @@
+# mixmatch: K2K federation proxy for Glance, Cinder and Neutron.
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X mixmatch/app/version.Version=$(VERSION)
+BINARIES  := bin/mixmatch-fcgi bin/mixmatch-ingester bin/mixmatch-manage
+RUN_ADDR  ?= 127.0.0.1:5001
+# Every test, the database engines included; scripts/test-services.sh makes sure the
+# servers they need are installed and running.
+TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout 8m
+
+.PHONY: build test run e2e bench lint sample clean
+
+build: $(BINARIES)
+
+bin/mixmatch-fcgi: FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./fcgi
+bin/mixmatch-%: FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./app/cmd/mixmatch-$*
+FORCE:
+
+test:
+	scripts/test-services.sh
+	$(GO) test $(TEST_FLAGS) ./...
+
+# A worker on the built-in defaults: SQLite under ./var, a local cloud on loopback.
+run: build
+	bin/mixmatch-manage db_sync
+	exec bin/mixmatch-fcgi --http $(RUN_ADDR)
+
+e2e: build
+	scripts/e2e.sh
+
+bench:
+	scripts/test-services.sh
+	scripts/bench.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The sample is generated from the option table; a test fails when it drifts.
+sample: bin/mixmatch-manage
+	bin/mixmatch-manage config-sample > etc/mixmatch.conf.sample
+
+clean:
+	rm -rf bin var

@@ -1,0 +1,324 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"mixmatch/app/dburl"
+)
+
+// option is one key of mixmatch.conf. Its default is written as the file would write
+// it and goes through the same parser, so the sample can never show a default that
+// does not load.
+type option[T any] struct {
+	key  string
+	kind string // the type in oslo-config-generator's words: "string value", ...
+	def  string // "" with no defDoc: no default, written <None>
+	// defDoc describes a default computed from other options.
+	defDoc string
+	// example is written uncommented in the sample's [sp_default] section.
+	example string
+	help    string
+	set     func(*T, string) error
+}
+
+func strOpt[T any](key, def, help string, field func(*T) *string) option[T] {
+	return option[T]{key: key, kind: "string value", def: def, help: help,
+		set: func(t *T, v string) error { *field(t) = v; return nil }}
+}
+
+func urlOpt[T any](key, def, help string, field func(*T) *string) option[T] {
+	return option[T]{key: key, kind: "URI value", def: def, help: help,
+		set: func(t *T, v string) error {
+			if v == "" {
+				*field(t) = ""
+				return nil
+			}
+			if err := checkHTTPURL(v); err != nil {
+				return err
+			}
+			*field(t) = strings.TrimRight(v, "/")
+			return nil
+		}}
+}
+
+func boolOpt[T any](key string, def bool, help string, field func(*T) *bool) option[T] {
+	return option[T]{key: key, kind: "boolean value", def: strconv.FormatBool(def), help: help,
+		set: func(t *T, v string) error {
+			b, err := parseBool(v)
+			*field(t) = b
+			return err
+		}}
+}
+
+func intOpt[T any](key string, def, minimum int, help string, field func(*T) *int) option[T] {
+	return option[T]{key: key, kind: fmt.Sprintf("integer value, at least %d", minimum),
+		def: strconv.Itoa(def), help: help,
+		set: func(t *T, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			if n < minimum {
+				return fmt.Errorf("%d is less than %d", n, minimum)
+			}
+			*field(t) = n
+			return nil
+		}}
+}
+
+func secondsOpt[T any](key string, def int, help string, field func(*T) *time.Duration) option[T] {
+	var n int
+	o := intOpt(key, def, 0, help, func(*T) *int { return &n })
+	inner := o.set
+	o.kind = "integer value, seconds"
+	o.set = func(t *T, v string) error {
+		if err := inner(t, v); err != nil {
+			return err
+		}
+		*field(t) = time.Duration(n) * time.Second
+		return nil
+	}
+	return o
+}
+
+func listOpt[T any](key, def, help string, check func(string) error, field func(*T) *[]string) option[T] {
+	return option[T]{key: key, kind: "list value", def: def, help: help,
+		set: func(t *T, v string) error {
+			items := splitList(v)
+			for _, item := range items {
+				if err := check(item); err != nil {
+					return err
+				}
+			}
+			*field(t) = items
+			return nil
+		}}
+}
+
+// choiceOpt maps each accepted spelling to the value the program uses.
+func choiceOpt[T any](key, def, help string, spellings map[string]string, field func(*T) *string) option[T] {
+	names := make([]string, 0, len(spellings))
+	for name := range spellings {
+		names = append(names, name)
+	}
+	sortStrings(names)
+	return option[T]{key: key, kind: "string value: " + strings.Join(names, ", "), def: def, help: help,
+		set: func(t *T, v string) error {
+			value, ok := spellings[v]
+			if !ok {
+				return fmt.Errorf("%q is not one of %s", v, strings.Join(names, ", "))
+			}
+			*field(t) = value
+			return nil
+		}}
+}
+
+func splitList(v string) []string {
+	items := []string{}
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+// parseBool accepts what oslo.config accepts.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (use true or false)", v)
+}
+
+func checkHTTPURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", v)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", v)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%q has no host", v)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q must not have a query or fragment", v)
+	}
+	return nil
+}
+
+var (
+	apiVersionRE = regexp.MustCompile(`^v[0-9]+(\.[0-9]+)?$`)
+	spNameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
+
+func checkAPIVersion(v string) error {
+	if !apiVersionRE.MatchString(v) {
+		return fmt.Errorf("%q is not an API version such as v2.0", v)
+	}
+	return nil
+}
+
+func checkSPName(v string) error {
+	if !spNameRE.MatchString(v) {
+		return fmt.Errorf("%q is not a service provider name (letters, digits, _ . -)", v)
+	}
+	return nil
+}
+
+func checkService(v string) error {
+	if _, ok := endpointKeys[v]; !ok {
+		return fmt.Errorf("unknown service %q (known: image, volume, network)", v)
+	}
+	return nil
+}
+
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not HOST:PORT", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q has no valid port", v)
+	}
+	return nil
+}
+
+// group is one [section] of the global options.
+type group struct {
+	name string
+	help string
+	opts []option[Config]
+}
+
+// cacheBackends maps upstream's oslo.cache backend names to the two mixmatch has.
+var cacheBackends = map[string]string{
+	"memory":                  "memory",
+	"dogpile.cache.memory":    "memory",
+	"memcached":               "memcached",
+	"dogpile.cache.memcached": "memcached",
+	"dogpile.cache.pymemcache": "memcached",
+	"oslo_cache.memcache_pool": "memcached",
+}
+
+var groups = []group{
+	{name: "DEFAULT", opts: []option[Config]{
+		listOpt("service_providers", "default",
+			"Names of the service providers (clouds) mixmatch federates. Each needs a "+
+				"[sp_<name>] section; `default` is the local cloud and must be listed.",
+			checkSPName, func(c *Config) *[]string { return &c.ServiceProviders }),
+		boolOpt("aggregation", false,
+			"Aggregate list calls (images, volumes, snapshots) across every enabled service provider.",
+			func(c *Config) *bool { return &c.Aggregation }),
+		boolOpt("search_by_broadcast", false,
+			"Ask every enabled service provider for a resource whose location is not known.",
+			func(c *Config) *bool { return &c.SearchByBroadcast }),
+		listOpt("image_api_versions", "v2.3, v2.2, v2.1, v2.0, v1.1, v1.0",
+			"Image API versions announced by GET /image; the first is CURRENT.",
+			checkAPIVersion, func(c *Config) *[]string { return &c.ImageAPIVersions }),
+		listOpt("volume_api_versions", "v3.0, v2.0, v1.0",
+			"Volume API versions announced by GET /volume; the first is CURRENT.",
+			checkAPIVersion, func(c *Config) *[]string { return &c.VolumeAPIVersions }),
+		listOpt("network_api_versions", "v2.0",
+			"Network API versions announced by GET /network; the first is CURRENT.",
+			checkAPIVersion, func(c *Config) *[]string { return &c.NetworkAPIVersions }),
+		boolOpt("debug", false,
+			"Log at debug level.",
+			func(c *Config) *bool { return &c.Debug }),
+	}},
+	{name: "database", opts: []option[Config]{
+		{key: "connection", kind: "string value", def: "sqlite:///var/mixmatch.db",
+			help: "SQLAlchemy-style URL of the mapping database: sqlite:////absolute/path.db, " +
+				"sqlite:///path/relative/to/the/working/directory.db, sqlite:// (in memory, one " +
+				"process only), postgresql://user:password@host:5432/mixmatch or " +
+				"mysql+pymysql://user:password@host:3306/mixmatch?charset=utf8.",
+			set: func(c *Config, v string) error {
+				if _, err := dburl.Parse(v); err != nil {
+					return err
+				}
+				c.Database.Connection = v
+				return nil
+			}},
+		intOpt("max_pool_size", 10, 1,
+			"Most database connections one process opens.",
+			func(c *Config) *int { return &c.Database.MaxPoolSize }),
+	}},
+	{name: "auth", help: "mixmatch's own account in the local Keystone, used to validate tokens.", opts: []option[Config]{
+		urlOpt("auth_url", "http://127.0.0.1:5000/v3",
+			"Keystone v3 endpoint of the local cloud.",
+			func(c *Config) *string { return &c.Auth.AuthURL }),
+		strOpt("username", "admin", "User name.", func(c *Config) *string { return &c.Auth.Username }),
+		strOpt("password", "", "Password.", func(c *Config) *string { return &c.Auth.Password }),
+		strOpt("project_name", "admin", "Project to scope to.", func(c *Config) *string { return &c.Auth.ProjectName }),
+		withDefDoc(strOpt("user_domain_id", "", "Domain id of the user; set it or user_domain_name.",
+			func(c *Config) *string { return &c.Auth.UserDomainID }), "default, unless user_domain_name is set"),
+		strOpt("user_domain_name", "", "Domain name of the user.", func(c *Config) *string { return &c.Auth.UserDomainName }),
+		withDefDoc(strOpt("project_domain_id", "", "Domain id of the project; set it or project_domain_name.",
+			func(c *Config) *string { return &c.Auth.ProjectDomainID }), "default, unless project_domain_name is set"),
+		strOpt("project_domain_name", "", "Domain name of the project.", func(c *Config) *string { return &c.Auth.ProjectDomainName }),
+		boolOpt("caching", true, "Cache token validations and K2K tokens.",
+			func(c *Config) *bool { return &c.Auth.Caching }),
+		secondsOpt("cache_time", 600,
+			"Longest time a token validation is cached; K2K tokens are cached until they expire.",
+			func(c *Config) *time.Duration { return &c.Auth.CacheTime }),
+	}},
+	{name: "cache", help: "Where cached tokens live.", opts: []option[Config]{
+		boolOpt("enabled", true, "Use a cache at all.", func(c *Config) *bool { return &c.Cache.Enabled }),
+		choiceOpt("backend", "memory",
+			"memory keeps a cache per worker process; memcached shares one between every "+
+				"worker and host. Upstream's oslo.cache names are accepted.",
+			cacheBackends, func(c *Config) *string { return &c.Cache.Backend }),
+		listOpt("memcache_servers", "localhost:11211", "memcached servers as HOST:PORT.",
+			checkHostPort, func(c *Config) *[]string { return &c.Cache.MemcacheServers }),
+	}},
+}
+
+// endpointKeys names the endpoint option of each service.
+var endpointKeys = map[string]string{
+	"image":   "image_endpoint",
+	"volume":  "volume_endpoint",
+	"network": "network_endpoint",
+}
+
+var spOptions = []option[SP]{
+	withExample(withDefDoc(strOpt("sp_name", "",
+		"Id of the service provider in the local Keystone (the K2K target); the local cloud's is "+
+			"`default`, and mixmatch adds it to MM-PROXY-LIST.",
+		func(s *SP) *string { return &s.SPName }), "the name in [DEFAULT] service_providers"), "default"),
+	{key: "messagebus", kind: "string value", help: "oslo.messaging transport URL of the " +
+		"cloud's notification bus, rabbit://user:password@host:5672/vhost; several hosts, " +
+		"comma separated, fail over. No value: the ingester does not listen to this cloud.",
+		set: func(s *SP, v string) error {
+			s.Messagebus = nil
+			if v == "" {
+				return nil
+			}
+			bus, err := ParseMessagebus(v)
+			s.Messagebus = bus
+			return err
+		}},
+	withExample(urlOpt("auth_url", "", "Keystone v3 endpoint of this cloud.",
+		func(s *SP) *string { return &s.AuthURL }), "http://127.0.0.1:5000/v3"),
+	withExample(urlOpt("image_endpoint", "", "Glance endpoint, without version.",
+		func(s *SP) *string { return &s.ImageEndpoint }), "http://127.0.0.1:9292"),
+	withExample(urlOpt("volume_endpoint", "", "Cinder endpoint, without version or project.",
+		func(s *SP) *string { return &s.VolumeEndpoint }), "http://127.0.0.1:8776"),
+	withExample(urlOpt("network_endpoint", "", "Neutron endpoint, without version.",
+		func(s *SP) *string { return &s.NetworkEndpoint }), "http://127.0.0.1:9696"),
+	listOpt("enabled_services", "image, volume",
+		"Services mixmatch routes to this cloud: image, volume, network. Each needs its endpoint.",
+		checkService, func(s *SP) *[]string { return &s.EnabledServices }),
+}
+
+func withDefDoc[T any](o option[T], doc string) option[T] { o.defDoc = doc; return o }
+func withExample[T any](o option[T], ex string) option[T]  { o.example = ex; return o }

@@ -1,0 +1,74 @@
+package config
+
+import "strings"
+
+// validate checks what no single option can check alone. Every problem is collected;
+// nothing stops at the first.
+func (l *loader) validate(c *Config) {
+	seen := map[string]bool{}
+	for _, name := range c.ServiceProviders {
+		if seen[name] {
+			l.problem("DEFAULT", "service_providers", "lists %q twice", name)
+		}
+		seen[name] = true
+	}
+	if !seen[LocalSP] {
+		l.problem("DEFAULT", "service_providers", "must list %q, the local cloud (it lists %s)",
+			LocalSP, strings.Join(quoteAll(c.ServiceProviders), ", "))
+	}
+
+	spNames := map[string]string{}
+	for _, sp := range c.SPs {
+		section := "sp_" + sp.Name
+		if _, err := l.ini.GetSection(section); err != nil {
+			continue // already reported by loadSP
+		}
+		for _, service := range sp.EnabledServices {
+			key := endpointKeys[service]
+			if key != "" && sp.Endpoint(service) == "" {
+				l.problem(section, key, "is required because enabled_services includes %s", service)
+			}
+		}
+		if other, dup := spNames[sp.SPName]; dup {
+			l.problem(section, "sp_name", "%q is also the sp_name of [sp_%s]", sp.SPName, other)
+		}
+		spNames[sp.SPName] = sp.Name
+	}
+
+	a := &c.Auth
+	if a.UserDomainID != "" && a.UserDomainName != "" {
+		l.problem("auth", "user_domain_name", "set user_domain_id or user_domain_name, not both")
+	}
+	if a.UserDomainID == "" && a.UserDomainName == "" {
+		a.UserDomainID = "default"
+	}
+	if a.ProjectDomainID != "" && a.ProjectDomainName != "" {
+		l.problem("auth", "project_domain_name", "set project_domain_id or project_domain_name, not both")
+	}
+	if a.ProjectDomainID == "" && a.ProjectDomainName == "" {
+		a.ProjectDomainID = "default"
+	}
+	if c.Cache.Enabled && c.Cache.Backend == "memcached" && len(c.Cache.MemcacheServers) == 0 {
+		l.problem("cache", "memcache_servers", "lists no server, but backend is memcached")
+	}
+	for _, v := range []struct {
+		key      string
+		versions []string
+	}{{"image_api_versions", c.ImageAPIVersions}, {"volume_api_versions", c.VolumeAPIVersions},
+		{"network_api_versions", c.NetworkAPIVersions}} {
+		if len(v.versions) == 0 {
+			l.problem("DEFAULT", v.key, "lists no version")
+		}
+	}
+}
+
+func quoteAll(items []string) []string {
+	quoted := make([]string, len(items))
+	for i, item := range items {
+		quoted[i] = `"` + item + `"`
+	}
+	if len(quoted) == 0 {
+		return []string{"nothing"}
+	}
+	return quoted
+}

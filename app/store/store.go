@@ -1,0 +1,251 @@
+// Package store keeps the resource_mapping table: which service provider (SP) holds
+// each image, volume or snapshot, and in which project. Workers read it on every call
+// and the ingester writes it, possibly from several processes on one SQLite file.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"mixmatch/app/dburl"
+
+	// Database drivers, chosen by the connection URL.
+	_ "github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// ErrNotFound is returned when no mapping exists for a resource.
+var ErrNotFound = errors.New("no such mapping")
+
+// ErrInvalid wraps every refusal of a malformed mapping.
+var ErrInvalid = errors.New("invalid mapping")
+
+// ResourceTypes are the collections whose members mixmatch routes by id, named as
+// they appear in API paths and in resource_type.
+var ResourceTypes = []string{"images", "volumes", "snapshots", "backups", "networks", "subnets", "ports"}
+
+// KnownType reports whether t is one of ResourceTypes.
+func KnownType(t string) bool {
+	for _, known := range ResourceTypes {
+		if t == known {
+			return true
+		}
+	}
+	return false
+}
+
+// Mapping is one row of resource_mapping.
+type Mapping struct {
+	ID           int64     `db:"id" json:"id"`
+	ResourceType string    `db:"resource_type" json:"resource_type"`
+	ResourceID   string    `db:"resource_id" json:"resource_id"`
+	ResourceSP   string    `db:"resource_sp" json:"resource_sp"`
+	ProjectID    string    `db:"project_id" json:"project_id"`
+	CreatedAt    time.Time `db:"created_at" json:"created_at"`
+	UpdatedAt    time.Time `db:"updated_at" json:"updated_at"`
+}
+
+// Store is the mapping table on one database.
+type Store struct {
+	db     *sqlx.DB
+	engine string
+}
+
+// Options tune the connection pool.
+type Options struct {
+	// MaxOpenConns bounds the connections a process holds (0: driver default).
+	MaxOpenConns int
+}
+
+// Open connects to the database a [database] connection URL names. It does not
+// migrate: see Migrate and CheckSchema.
+func Open(ctx context.Context, connection string, opts Options) (*Store, error) {
+	target, err := dburl.Parse(connection)
+	if err != nil {
+		return nil, err
+	}
+	if target.Path != "" {
+		// SQLite creates the file but not its directory; ./var is not in the tree.
+		if err := os.MkdirAll(filepath.Dir(target.Path), 0o750); err != nil {
+			return nil, fmt.Errorf("while creating the directory of %s: %w", target.Path, err)
+		}
+	}
+	db, err := sqlx.Open(target.Driver, target.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if target.Memory() {
+		// Every new connection to ":memory:" is a new, empty database.
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	} else if opts.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(opts.MaxOpenConns)
+		db.SetMaxIdleConns(opts.MaxOpenConns)
+	}
+	// Galera and PostgreSQL behind a load balancer drop idle connections.
+	if target.Engine != dburl.SQLite {
+		db.SetConnMaxLifetime(time.Hour)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("while connecting to %s: %w", dburl.Redacted(connection), err)
+	}
+	return &Store{db: db, engine: target.Engine}, nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Engine names the database engine (dburl.SQLite, dburl.PostgreSQL or dburl.MySQL).
+func (s *Store) Engine() string { return s.engine }
+
+// DB exposes the connection for health checks and tests.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// NormalizeID strips dashes and lower-cases, as upstream stored ids: clients send
+// UUIDs with or without dashes, and both must find the same row.
+func NormalizeID(id string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(id), "-", ""))
+}
+
+func (m *Mapping) normalize() error {
+	m.ResourceType = strings.TrimSpace(m.ResourceType)
+	m.ResourceID = NormalizeID(m.ResourceID)
+	m.ProjectID = NormalizeID(m.ProjectID)
+	m.ResourceSP = strings.TrimSpace(m.ResourceSP)
+	switch {
+	case m.ResourceType == "" || len(m.ResourceType) > 60:
+		return fmt.Errorf("%w: resource type %q must have 1 to 60 characters", ErrInvalid, m.ResourceType)
+	case m.ResourceID == "" || len(m.ResourceID) > 255:
+		return fmt.Errorf("%w: resource id %q must have 1 to 255 characters", ErrInvalid, m.ResourceID)
+	case m.ResourceSP == "" || len(m.ResourceSP) > 255:
+		return fmt.Errorf("%w: service provider %q must have 1 to 255 characters", ErrInvalid, m.ResourceSP)
+	case len(m.ProjectID) > 255:
+		return fmt.Errorf("%w: project id %q is longer than 255 characters", ErrInvalid, m.ProjectID)
+	}
+	return nil
+}
+
+const columns = `id, resource_type, resource_id, resource_sp, project_id, created_at, updated_at`
+
+// Find returns the mapping of one resource, or ErrNotFound.
+func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapping, error) {
+	var m Mapping
+	err := s.db.GetContext(ctx, &m, s.db.Rebind(`SELECT `+columns+` FROM resource_mapping
+		WHERE resource_type = ? AND resource_id = ?`), resourceType, NormalizeID(resourceID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mapping{}, ErrNotFound
+	}
+	if err != nil {
+		return Mapping{}, fmt.Errorf("while looking up %s %s: %w", resourceType, resourceID, err)
+	}
+	return m, nil
+}
+
+// upsertSQL writes a mapping in one statement against the unique key, so that two
+// writers learning the same resource at once leave exactly one row.
+const upsertSQL = `INSERT INTO resource_mapping (resource_type, resource_id, resource_sp, project_id)
+	VALUES (?, ?, ?, ?)
+	ON CONFLICT (resource_type, resource_id) DO UPDATE SET
+		resource_sp = excluded.resource_sp, project_id = excluded.project_id,
+		updated_at = CURRENT_TIMESTAMP`
+
+// MySQL has no ON CONFLICT; VALUES() is what MariaDB and MySQL both read.
+const upsertMySQL = `INSERT INTO resource_mapping (resource_type, resource_id, resource_sp, project_id)
+	VALUES (?, ?, ?, ?)
+	ON DUPLICATE KEY UPDATE resource_sp = VALUES(resource_sp), project_id = VALUES(project_id),
+		updated_at = CURRENT_TIMESTAMP(6)`
+
+// Upsert records where a resource lives, replacing what was known of it.
+func (s *Store) Upsert(ctx context.Context, m Mapping) error {
+	if err := m.normalize(); err != nil {
+		return err
+	}
+	query := upsertSQL
+	if s.engine == dburl.MySQL {
+		query = upsertMySQL
+	}
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), m.ResourceType, m.ResourceID, m.ResourceSP, m.ProjectID)
+	if err != nil {
+		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
+	}
+	return nil
+}
+
+// Delete forgets a resource; it reports whether a row was there.
+func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM resource_mapping
+		WHERE resource_type = ? AND resource_id = ?`), resourceType, NormalizeID(resourceID))
+	if err != nil {
+		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// ChangeProject moves a resource to another project (a volume transfer); it reports
+// whether the resource was known.
+func (s *Store) ChangeProject(ctx context.Context, resourceType, resourceID, projectID string) (bool, error) {
+	projectID = NormalizeID(projectID)
+	if projectID == "" || len(projectID) > 255 {
+		return false, fmt.Errorf("%w: project id %q must have 1 to 255 characters", ErrInvalid, projectID)
+	}
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE resource_mapping
+		SET project_id = ?, updated_at = CURRENT_TIMESTAMP
+		WHERE resource_type = ? AND resource_id = ?`), projectID, resourceType, NormalizeID(resourceID))
+	if err != nil {
+		return false, fmt.Errorf("while moving %s %s to project %s: %w", resourceType, resourceID, projectID, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// Filter selects mappings; empty fields match everything.
+type Filter struct {
+	Type    string
+	SP      string
+	Project string
+	// Limit bounds the rows returned (0: no bound).
+	Limit int
+}
+
+// List returns the mappings a filter selects, oldest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]Mapping, error) {
+	var where []string
+	var args []any
+	if f.Type != "" {
+		where, args = append(where, "resource_type = ?"), append(args, f.Type)
+	}
+	if f.SP != "" {
+		where, args = append(where, "resource_sp = ?"), append(args, f.SP)
+	}
+	if f.Project != "" {
+		where, args = append(where, "project_id = ?"), append(args, NormalizeID(f.Project))
+	}
+	query := `SELECT ` + columns + ` FROM resource_mapping`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id`
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	mappings := []Mapping{}
+	if err := s.db.SelectContext(ctx, &mappings, s.db.Rebind(query), args...); err != nil {
+		return nil, fmt.Errorf("while listing mappings: %w", err)
+	}
+	return mappings, nil
+}

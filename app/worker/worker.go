@@ -1,0 +1,54 @@
+// Package worker is mixmatch-fcgi: one API worker process.
+package worker
+
+import (
+	"context"
+	"io"
+
+	"mixmatch/app/api"
+	"mixmatch/app/cmdline"
+	"mixmatch/app/serve"
+	"mixmatch/app/store"
+)
+
+// Run parses the worker's flags, checks configuration and database, and serves until
+// ctx is cancelled. Nothing listens before the configuration and the schema are known
+// to be good, so a broken deployment fails at start-up, not at the first request.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var configFile string
+	var fe serve.Frontend
+	fs := cmdline.NewFlagSet("mixmatch-fcgi", stderr, &configFile)
+	fs.StringVar(&fe.HTTP, "http", "", "serve plain HTTP on ADDR (host:port)")
+	fs.StringVar(&fe.FCGI, "fcgi", "", "serve FastCGI on tcp:HOST:PORT or unix:PATH "+
+		"(with neither flag: FastCGI on the socket given as standard input)")
+	if err := cmdline.Parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return cmdline.Usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if fe.HTTP != "" && fe.FCGI != "" {
+		return cmdline.Usagef("give --http or --fcgi, not both")
+	}
+	cfg, logger, err := cmdline.LoadConfig(configFile, stderr)
+	if err != nil {
+		return err
+	}
+	s, err := store.Open(ctx, cfg.Database.Connection, store.Options{MaxOpenConns: cfg.Database.MaxPoolSize})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.CheckSchema(ctx); err != nil {
+		return err
+	}
+	l, err := serve.Listen(fe)
+	if err != nil {
+		return err
+	}
+	logger.Info("mixmatch-fcgi serving", "address", l.Addr().String(), "fastcgi", fe.HTTP == "",
+		"service_providers", cfg.ServiceProviders)
+	err = serve.Serve(ctx, l, fe.HTTP == "", api.NewRouter(cfg, s, logger), logger)
+	logger.Info("mixmatch-fcgi stopped")
+	return err
+}
