@@ -20,7 +20,9 @@ var Services = []string{"image", "volume", "network"}
 func NewRouter(cfg *config.Config, s *store.Store, logger *slog.Logger) http.Handler {
 	r := mux.NewRouter()
 	for _, service := range Services {
-		r.PathPrefix("/" + service).Handler(notImplemented(service))
+		h := notImplemented(service)
+		r.Path("/" + service).Handler(h)
+		r.PathPrefix("/" + service + "/").Handler(h)
 	}
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(notFound)

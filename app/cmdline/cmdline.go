@@ -72,7 +72,9 @@ func Main(name string, run RunFunc) {
 func NewFlagSet(name string, stderr io.Writer, configFile *string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(configFile, "config-file", "",
+	// The current value is the default, so a subcommand's flag set does not reset a
+	// --config-file given before the subcommand.
+	fs.StringVar(configFile, "config-file", *configFile,
 		"path of mixmatch.conf (default: the first of "+fmt.Sprint(config.DefaultPaths)+" that exists, else built-in defaults)")
 	return fs
 }

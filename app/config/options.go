@@ -142,10 +142,7 @@ func parseBool(v string) (bool, error) {
 
 func checkHTTPURL(v string) error {
 	u, err := url.Parse(v)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", v)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("%q is not an http:// or https:// URL", v)
 	}
 	if u.Host == "" || u.Hostname() == "" {
@@ -203,10 +200,10 @@ type group struct {
 
 // cacheBackends maps upstream's oslo.cache backend names to the two mixmatch has.
 var cacheBackends = map[string]string{
-	"memory":                  "memory",
-	"dogpile.cache.memory":    "memory",
-	"memcached":               "memcached",
-	"dogpile.cache.memcached": "memcached",
+	"memory":                   "memory",
+	"dogpile.cache.memory":     "memory",
+	"memcached":                "memcached",
+	"dogpile.cache.memcached":  "memcached",
 	"dogpile.cache.pymemcache": "memcached",
 	"oslo_cache.memcache_pool": "memcached",
 }
@@ -321,4 +318,4 @@ var spOptions = []option[SP]{
 }
 
 func withDefDoc[T any](o option[T], doc string) option[T] { o.defDoc = doc; return o }
-func withExample[T any](o option[T], ex string) option[T]  { o.example = ex; return o }
+func withExample[T any](o option[T], ex string) option[T] { o.example = ex; return o }

@@ -25,7 +25,7 @@ func (l *loader) validate(c *Config) {
 		}
 		for _, service := range sp.EnabledServices {
 			key := endpointKeys[service]
-			if key != "" && sp.Endpoint(service) == "" {
+			if key != "" && sp.Endpoint(service) == "" && !l.hasProblem(section, key) {
 				l.problem(section, key, "is required because enabled_services includes %s", service)
 			}
 		}
@@ -71,4 +71,13 @@ func quoteAll(items []string) []string {
 		return []string{"nothing"}
 	}
 	return quoted
+}
+
+func (l *loader) hasProblem(section, key string) bool {
+	for _, p := range l.problems {
+		if p.Section == section && p.Key == key {
+			return true
+		}
+	}
+	return false
 }

@@ -237,29 +237,38 @@ func TestSQLiteUsesWAL(t *testing.T) {
 	}
 }
 
+// Benchmarks run on every engine: make bench prints them side by side.
 func BenchmarkFind(b *testing.B) {
-	ctx := context.Background()
-	s := migrated(b, dbtest.SQLite(b))
-	for i := 0; i < 1000; i++ {
-		if err := s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: fmt.Sprintf("%032x", i), ResourceSP: "default", ProjectID: "p"}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := s.Find(ctx, "images", fmt.Sprintf("%032x", i%1000)); err != nil {
-			b.Fatal(err)
-		}
+	for _, e := range dbtest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			ctx := context.Background()
+			s := migrated(b, e.New(b))
+			for i := 0; i < 1000; i++ {
+				if err := s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: fmt.Sprintf("%032x", i), ResourceSP: "default", ProjectID: "p"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Find(ctx, "images", fmt.Sprintf("%032x", i%1000)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
 func BenchmarkUpsert(b *testing.B) {
-	ctx := context.Background()
-	s := migrated(b, dbtest.SQLite(b))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: fmt.Sprintf("%032x", i), ResourceSP: "default", ProjectID: "p"}); err != nil {
-			b.Fatal(err)
-		}
+	for _, e := range dbtest.Engines() {
+		b.Run(e.Name, func(b *testing.B) {
+			ctx := context.Background()
+			s := migrated(b, e.New(b))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: fmt.Sprintf("%032x", i), ResourceSP: "default", ProjectID: "p"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,35 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestRoutes(t *testing.T) {
+	h := NewRouter(nil, nil, slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/", 404},
+		{"GET", "/compute/v2.1/servers", 404},
+		{"DELETE", "/images", 404},
+		{"GET", "/imagefoo", 404},
+		{"GET", "/image", 501},
+		{"GET", "/image/v2/images", 501},
+		{"POST", "/volume/v3/8a1e/volumes", 501},
+		{"GET", "/network/v2.0/networks", 501},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var body struct {
+			Error struct{ Code int } `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != tc.status ||
+			body.Error.Code != tc.status || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s = %d %q, want %d with a JSON body", tc.method, tc.path, rec.Code, rec.Body, tc.status)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Makes sure the servers `make test` talks to are installed and answering on loopback:
+# PostgreSQL and MariaDB. On a go-svc machine they run already and this only checks;
+# on a fresh Debian machine (as root) it installs them with apt-get, starts them and
+# lets the test user in over TCP without a password, as go-svc does.
+# A server named by MIXMATCH_TEST_POSTGRESQL / MIXMATCH_TEST_MYSQL is the caller's
+# business and is left alone; MIXMATCH_TEST_ENGINES=sqlite needs neither.
+set -euo pipefail
+
+engines=${MIXMATCH_TEST_ENGINES:-sqlite,postgresql,mysql}
+log() { printf 'test-services: %s\n' "$*" >&2; }
+
+apt_install() {
+	if [ "$(id -u)" != 0 ]; then
+		log "$* missing and not root: install it, or set MIXMATCH_TEST_ENGINES"
+		exit 1
+	fi
+	if [ -z "${apt_updated:-}" ]; then
+		apt-get update -qq
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# until_ready CMD...: polls a readiness probe for up to 60 s (a server start-up, not a
+# test's synchronisation).
+until_ready() {
+	local i
+	for i in $(seq 1 120); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.5
+	done
+	return 1
+}
+
+pg_ok() { psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; }
+ensure_postgresql() {
+	[ -n "${MIXMATCH_TEST_POSTGRESQL:-}" ] && return 0
+	pg_ok && return 0
+	local fresh=
+	if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+		log "installing postgresql"
+		apt_install postgresql
+		fresh=1
+	fi
+	local version
+	version=$(ls /etc/postgresql | sort -V | tail -n 1)
+	if [ -n "$fresh" ]; then
+		# A throwaway test server: trust loopback, as go-svc machines do.
+		sed -i '1i host all all 127.0.0.1/32 trust' "/etc/postgresql/$version/main/pg_hba.conf"
+	fi
+	log "starting postgresql $version"
+	pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null ||
+		pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+	until_ready pg_ok || { log "postgresql does not answer on 127.0.0.1:5432 as postgres"; exit 1; }
+}
+
+my_ok() { mariadb --protocol=tcp -h 127.0.0.1 -u root -e 'select 1' test >/dev/null 2>&1; }
+ensure_mysql() {
+	[ -n "${MIXMATCH_TEST_MYSQL:-}" ] && return 0
+	my_ok && return 0
+	if ! command -v mariadbd >/dev/null 2>&1; then
+		log "installing mariadb-server"
+		apt_install mariadb-server mariadb-client
+	fi
+	if ! mariadb-admin ping >/dev/null 2>&1; then
+		log "starting mariadb"
+		mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+		until_ready mariadb-admin ping || { log "mariadb does not start"; exit 1; }
+	fi
+	if ! my_ok; then
+		# Debian's root logs in by socket only; tests connect over TCP.
+		mariadb -e "ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+			CREATE DATABASE IF NOT EXISTS test"
+	fi
+	until_ready my_ok || { log "mariadb does not answer on 127.0.0.1:3306 as root"; exit 1; }
+}
+
+case ",$engines," in *,postgresql,*) ensure_postgresql ;; esac
+case ",$engines," in *,mysql,*) ensure_mysql ;; esac
