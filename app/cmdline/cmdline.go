@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"mixmatch/app/config"
+	"mixmatch/app/store"
 	"mixmatch/app/version"
 )
 
@@ -120,4 +121,27 @@ func NewLogger(w io.Writer, debug bool) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// OpenStore connects to the configured database and refuses one whose schema is not
+// what this build expects: a long-running process must fail at start-up, not at its
+// first query.
+func OpenStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	s, err := store.Open(ctx, cfg.Database.Connection, store.Options{MaxOpenConns: cfg.Database.MaxPoolSize})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NoArgs refuses positional arguments to a command that takes none.
+func NoArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return Usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"mixmatch/app/cmdline"
-	"mixmatch/app/store"
 )
 
 // Run checks configuration and database; consuming notifications is not built yet,
@@ -19,20 +18,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return cmdline.Usagef("unexpected argument %q", fs.Arg(0))
+	if err := cmdline.NoArgs(fs); err != nil {
+		return err
 	}
 	cfg, _, err := cmdline.LoadConfig(configFile, stderr)
 	if err != nil {
 		return err
 	}
-	s, err := store.Open(ctx, cfg.Database.Connection, store.Options{MaxOpenConns: cfg.Database.MaxPoolSize})
+	s, err := cmdline.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := s.CheckSchema(ctx); err != nil {
-		return err
-	}
 	return errors.New("consuming notifications is not implemented in this build")
 }

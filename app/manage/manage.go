@@ -94,6 +94,14 @@ func (m *manager) flags(name string, args []string, define func(*flag.FlagSet)) 
 	}
 }
 
+func (m *manager) noArgs(name string, args []string) error {
+	rest, err := m.flags(name, args, nil)
+	if err == nil && len(rest) > 0 {
+		err = cmdline.Usagef("%s takes no arguments", name)
+	}
+	return err
+}
+
 func (m *manager) load() error {
 	cfg, _, err := cmdline.LoadConfig(m.configFile, m.stderr)
 	m.cfg = cfg
@@ -110,10 +118,8 @@ func (m *manager) open(ctx context.Context) (*store.Store, error) {
 }
 
 func (m *manager) checkConfig(args []string) error {
-	if rest, err := m.flags("check-config", args, nil); err != nil {
+	if err := m.noArgs("check-config", args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return cmdline.Usagef("check-config takes no arguments")
 	}
 	if err := m.load(); err != nil {
 		return err
@@ -127,10 +133,8 @@ func (m *manager) checkConfig(args []string) error {
 }
 
 func (m *manager) dbSync(ctx context.Context, args []string) error {
-	if rest, err := m.flags("db_sync", args, nil); err != nil {
+	if err := m.noArgs("db_sync", args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return cmdline.Usagef("db_sync takes no arguments")
 	}
 	s, err := m.open(ctx)
 	if err != nil {
@@ -153,10 +157,8 @@ func (m *manager) dbSync(ctx context.Context, args []string) error {
 }
 
 func (m *manager) dbVersion(ctx context.Context, args []string) error {
-	if rest, err := m.flags("db_version", args, nil); err != nil {
+	if err := m.noArgs("db_version", args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return cmdline.Usagef("db_version takes no arguments")
 	}
 	s, err := m.open(ctx)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
 	"mixmatch/app/serve"
-	"mixmatch/app/store"
 )
 
 // Run parses the worker's flags, checks configuration and database, and serves until
@@ -24,8 +23,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cmdline.Parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return cmdline.Usagef("unexpected argument %q", fs.Arg(0))
+	if err := cmdline.NoArgs(fs); err != nil {
+		return err
 	}
 	if fe.HTTP != "" && fe.FCGI != "" {
 		return cmdline.Usagef("give --http or --fcgi, not both")
@@ -34,14 +33,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := store.Open(ctx, cfg.Database.Connection, store.Options{MaxOpenConns: cfg.Database.MaxPoolSize})
+	s, err := cmdline.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := s.CheckSchema(ctx); err != nil {
-		return err
-	}
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
