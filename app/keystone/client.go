@@ -1,0 +1,201 @@
+package keystone
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"mixmatch/app/tokencache"
+)
+
+// ErrInvalidToken is a user token the local Keystone does not accept.
+var ErrInvalidToken = errors.New("the token is invalid or has expired")
+
+// Credentials are mixmatch's own account in the local Keystone ([auth]).
+type Credentials struct {
+	Username, Password                 string
+	ProjectName                        string
+	UserDomainID, UserDomainName       string
+	ProjectDomainID, ProjectDomainName string
+}
+
+// Client talks to the local (IdP) Keystone.
+type Client struct {
+	// AuthURL is the v3 endpoint, without a trailing slash.
+	AuthURL string
+	HTTP    *http.Client
+	creds   Credentials
+	// cache holds validations; nil disables caching.
+	cache     *tokencache.Cache
+	cacheTime time.Duration
+	now       func() time.Time
+
+	mu         sync.Mutex
+	service    string
+	serviceExp time.Time
+	renew      singleflight.Group
+}
+
+// Options configure a Client.
+type Options struct {
+	AuthURL     string
+	Credentials Credentials
+	HTTP        *http.Client
+	// Cache keeps validations for at most CacheTime, never past the token's expiry.
+	Cache     *tokencache.Cache
+	CacheTime time.Duration
+	Now       func() time.Time
+}
+
+// NewClient builds a client of the local Keystone.
+func NewClient(o Options) *Client {
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: 15 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Client{AuthURL: o.AuthURL, HTTP: o.HTTP, creds: o.Credentials, cache: o.Cache,
+		cacheTime: o.CacheTime, now: o.Now}
+}
+
+// renewBefore is how long before its expiry mixmatch's own token is replaced, so
+// that no request carries a token that expires on its way.
+const renewBefore = 5 * time.Minute
+
+// ServiceToken returns mixmatch's own project-scoped token, renewing it before it
+// expires; concurrent callers share one renewal.
+func (c *Client) ServiceToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	tok, exp := c.service, c.serviceExp
+	c.mu.Unlock()
+	if tok != "" && c.now().Add(renewBefore).Before(exp) {
+		return tok, nil
+	}
+	v, err, _ := c.renew.Do("", func() (any, error) {
+		return c.issueServiceToken(context.WithoutCancel(ctx))
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+func (c *Client) issueServiceToken(ctx context.Context) (string, error) {
+	var r tokenRequest
+	r.Auth.Identity.Methods = []string{"password"}
+	p := &passwordMethod{}
+	r.Auth.Identity.Password = p
+	p.User.Name, p.User.Password = c.creds.Username, c.creds.Password
+	p.User.Domain = ref(c.creds.UserDomainID, c.creds.UserDomainName)
+	r.Auth.Scope = map[string]any{"project": map[string]any{"name": c.creds.ProjectName,
+		"domain": ref(c.creds.ProjectDomainID, c.creds.ProjectDomainName)}}
+	id, tok, err := IssueToken(ctx, c.HTTP, c.AuthURL, r, nil)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.service, c.serviceExp = id, tok.ExpiresAt
+	c.mu.Unlock()
+	return id, nil
+}
+
+func (c *Client) forgetServiceToken(tok string) {
+	c.mu.Lock()
+	if c.service == tok {
+		c.service = ""
+	}
+	c.mu.Unlock()
+}
+
+// Validate returns the body of a user's token, or an error wrapping ErrInvalidToken.
+// With no service password configured the token validates itself, which Keystone's
+// default policy allows.
+func (c *Client) Validate(ctx context.Context, userToken string) (*Token, error) {
+	if userToken == "" {
+		return nil, ErrInvalidToken
+	}
+	if c.cache == nil {
+		return c.validate(ctx, userToken)
+	}
+	tok, err := tokencache.GetJSON(ctx, c.cache, "validate\x00"+Hash(userToken),
+		func(ctx context.Context) (*Token, time.Time, error) {
+			tok, err := c.validate(ctx, userToken)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			expires := tok.ExpiresAt
+			if limit := c.now().Add(c.cacheTime); limit.Before(expires) {
+				expires = limit
+			}
+			return tok, expires, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if !c.now().Before(tok.ExpiresAt) {
+		return nil, ErrInvalidToken
+	}
+	return tok, nil
+}
+
+func (c *Client) validate(ctx context.Context, userToken string) (*Token, error) {
+	for attempt := 0; ; attempt++ {
+		caller := userToken
+		if c.creds.Password != "" {
+			var err error
+			if caller, err = c.ServiceToken(ctx); err != nil {
+				return nil, err
+			}
+		}
+		var out struct {
+			Token Token `json:"token"`
+		}
+		_, err := call(ctx, c.HTTP, "validating a token at "+c.AuthURL, http.MethodGet, c.AuthURL+"/auth/tokens?nocatalog",
+			http.Header{"X-Auth-Token": {caller}, "X-Subject-Token": {userToken}}, nil, &out, http.StatusOK)
+		switch {
+		case err == nil:
+			return &out.Token, nil
+		case StatusIs(err, http.StatusNotFound):
+			return nil, ErrInvalidToken
+		case StatusIs(err, http.StatusUnauthorized) && caller == userToken:
+			return nil, ErrInvalidToken
+		case StatusIs(err, http.StatusUnauthorized) && attempt == 0:
+			// Our own token was revoked or rotated away: get a new one, once.
+			c.forgetServiceToken(caller)
+			continue
+		}
+		return nil, err
+	}
+}
+
+// ServiceProviderRecord reads a K2K target from the local Keystone, for a user token
+// whose service_providers list lacks it.
+func (c *Client) ServiceProviderRecord(ctx context.Context, id string) (ServiceProvider, error) {
+	tok, err := c.ServiceToken(ctx)
+	if err != nil {
+		return ServiceProvider{}, err
+	}
+	var out struct {
+		SP struct {
+			ServiceProvider
+			Enabled bool `json:"enabled"`
+		} `json:"service_provider"`
+	}
+	_, err = call(ctx, c.HTTP, "reading service provider "+id, http.MethodGet,
+		c.AuthURL+"/OS-FEDERATION/service_providers/"+url.PathEscape(id),
+		http.Header{"X-Auth-Token": {tok}}, nil, &out, http.StatusOK)
+	if err != nil {
+		return ServiceProvider{}, err
+	}
+	if !out.SP.Enabled {
+		return ServiceProvider{}, &Error{Op: "reading service provider " + id, Status: http.StatusForbidden, Message: "the service provider is disabled"}
+	}
+	out.SP.ID = id
+	return out.SP.ServiceProvider, nil
+}
