@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A real Keystone (Debian's package) on loopback, as the local cloud's Identity
+# Provider: SQLite, fernet tokens, bootstrap admin, a SAML IdP signing with xmlsec1,
+# and a demo user with a project. Used by the K2K integration test and by the demo.
+#
+#   scripts/keystone.sh start DIR   install if missing, configure in DIR, start,
+#                                   and print KEY=VALUE lines (also kept in DIR/env)
+#   scripts/keystone.sh stop DIR
+set -euo pipefail
+
+cmd=${1:-}
+dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+log() { printf 'keystone.sh: %s\n' "$*" >&2; }
+
+stop() {
+	if [ -f "$dir/uwsgi.pid" ]; then
+		uwsgi --stop "$dir/uwsgi.pid" 2>/dev/null || true
+		# uwsgi --stop returns at once; wait for the master to go.
+		for _ in $(seq 1 100); do kill -0 "$(cat "$dir/uwsgi.pid")" 2>/dev/null || break; sleep 0.1; done
+		rm -f "$dir/uwsgi.pid"
+	fi
+}
+
+if [ "$cmd" = stop ]; then stop; exit 0; fi
+[ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+
+if ! command -v keystone-manage >/dev/null || ! command -v xmlsec1 >/dev/null || ! command -v uwsgi >/dev/null; then
+	[ "$(id -u)" = 0 ] || { log "keystone, xmlsec1 and uwsgi are missing and this is not root"; exit 1; }
+	log "installing keystone and xmlsec1 (apt-get)"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		keystone xmlsec1 uwsgi-plugin-python3 openssl curl >/dev/null
+fi
+
+mkdir -p "$dir/saml"
+dir=$(cd "$dir" && pwd)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+url="http://127.0.0.1:$port/v3"
+admin_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+demo_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+cat >"$dir/keystone.conf" <<EOF
+[DEFAULT]
+use_stderr = false
+log_file = $dir/keystone.log
+[database]
+connection = sqlite:///$dir/keystone.db
+[token]
+provider = fernet
+expiration = 3600
+[fernet_tokens]
+key_repository = $dir/fernet-keys
+[fernet_receipts]
+key_repository = $dir/fernet-keys
+[credential]
+key_repository = $dir/credential-keys
+[saml]
+certfile = $dir/saml/cert.pem
+keyfile = $dir/saml/key.pem
+idp_entity_id = $url/OS-FEDERATION/saml2/idp
+idp_sso_endpoint = $url/OS-FEDERATION/saml2/sso
+idp_metadata_path = $dir/saml/idp_metadata.xml
+xmlsec1_binary = $(command -v xmlsec1)
+EOF
+
+manage() { keystone-manage --config-file "$dir/keystone.conf" "$@" 2>>"$dir/manage.log"; }
+# keystone-manage prints eventlet noise at exit; the status is what counts.
+manage db_sync
+# WAL, so that a request reading does not lock out one writing ("database is locked").
+/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")' "$dir/keystone.db"
+manage fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+manage credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+manage bootstrap --bootstrap-password "$admin_password" --bootstrap-public-url "$url" \
+	--bootstrap-internal-url "$url" --bootstrap-admin-url "$url" --bootstrap-region-id RegionOne
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=mixmatch-test-idp -days 30 \
+	-keyout "$dir/saml/key.pem" -out "$dir/saml/cert.pem" 2>/dev/null
+manage saml_idp_metadata >"$dir/saml/idp_metadata.xml"
+
+# One process: several keystone processes writing one SQLite file lock each other out.
+uwsgi --http-socket "127.0.0.1:$port" --plugins python3 --wsgi-file "$(command -v keystone-wsgi-public)" \
+	--master --processes 1 --threads 4 --lazy-apps --buffer-size 65535 --die-on-term \
+	--env "OS_KEYSTONE_CONFIG_DIR=$dir" --env OS_KEYSTONE_CONFIG_FILES=keystone.conf \
+	--pidfile "$dir/uwsgi.pid" --daemonize "$dir/uwsgi.log"
+
+# Poll for readiness: a server start-up, bounded at 30 s.
+for _ in $(seq 1 300); do
+	curl -sf "$url" >/dev/null && break
+	sleep 0.1
+done
+curl -sf "$url" >/dev/null || { log "keystone did not answer on $url; see $dir/uwsgi.log"; stop; exit 1; }
+
+# A demo user with the member role on a demo project, through the API.
+if ! /usr/bin/python3 - "$url" "$admin_password" "$demo_password" >"$dir/demo.env" <<'EOF'; then
+import json, sys, urllib.request
+url, admin_pw, demo_pw = sys.argv[1:]
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(url + path, method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **({"X-Auth-Token": token} if token else {})})
+    with urllib.request.urlopen(req) as r:
+        return r.headers.get("X-Subject-Token"), (json.load(r) if r.status != 204 else None)
+token, _ = call("POST", "/auth/tokens", {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+    "name": "admin", "domain": {"id": "default"}, "password": admin_pw}}},
+    "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+_, p = call("POST", "/projects", {"project": {"name": "demo", "domain_id": "default"}}, token)
+_, u = call("POST", "/users", {"user": {"name": "demo", "domain_id": "default", "password": demo_pw}}, token)
+_, roles = call("GET", "/roles?name=member", None, token)
+call("PUT", "/projects/%s/users/%s/roles/%s" % (p["project"]["id"], u["user"]["id"], roles["roles"][0]["id"]), None, token)
+print("KEYSTONE_DEMO_PROJECT_ID=%s" % p["project"]["id"])
+EOF
+	log "creating the demo user failed"
+	stop
+	exit 1
+fi
+
+{
+	echo "KEYSTONE_URL=$url"
+	echo "KEYSTONE_ADMIN_PASSWORD=$admin_password"
+	echo "KEYSTONE_DEMO_USER=demo"
+	echo "KEYSTONE_DEMO_PASSWORD=$demo_password"
+	cat "$dir/demo.env"
+	echo "KEYSTONE_DIR=$dir"
+} | tee "$dir/env"
