@@ -77,5 +77,24 @@ ensure_mysql() {
 	until_ready my_ok || { log "mariadb does not answer on 127.0.0.1:3306 as root"; exit 1; }
 }
 
+memcached_ok() {
+	exec 3<>/dev/tcp/127.0.0.1/11211 || return 1
+	printf 'version\r\n' >&3
+	local line
+	read -r -t 2 line <&3
+	exec 3<&-
+	[[ $line == VERSION* ]]
+}
+# The shared token cache's tests need a memcached; the go-svc kind has none.
+ensure_memcached() {
+	[ -n "${MIXMATCH_TEST_MEMCACHED:-}" ] && return 0
+	memcached_ok 2>/dev/null && return 0
+	command -v memcached >/dev/null || { log "installing memcached"; apt_install memcached; }
+	log "starting memcached on 127.0.0.1:11211"
+	memcached -d -u memcache -l 127.0.0.1 -p 11211 -m 64 2>/dev/null || memcached -d -u root -l 127.0.0.1 -p 11211 -m 64
+	until_ready memcached_ok || { log "memcached does not answer on 127.0.0.1:11211"; exit 1; }
+}
+
+ensure_memcached
 case ",$engines," in *,postgresql,*) ensure_postgresql ;; esac
 case ",$engines," in *,mysql,*) ensure_mysql ;; esac

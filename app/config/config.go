@@ -51,6 +51,7 @@ type Config struct {
 		Enabled         bool
 		Backend         string // "memory" or "memcached"
 		MemcacheServers []string
+		SecretKey       string
 	}
 
 	// SPs holds one entry per name in ServiceProviders, in that order.

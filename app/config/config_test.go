@@ -187,6 +187,9 @@ func TestMistakesNameFileSectionAndKey(t *testing.T) {
 		{"bad memcache server",
 			func(s string) string { return s + "[cache]\nbackend = memcached\nmemcache_servers = localhost\n" },
 			"[cache] memcache_servers", "not HOST:PORT"},
+		{"memcached without a secret",
+			func(s string) string { return s + "[cache]\nbackend = oslo_cache.memcache_pool\n" },
+			"[cache] memcache_secret_key", "required with backend memcached"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := Load(strings.NewReader(base), "/etc/mixmatch/mixmatch.conf"); err != nil {

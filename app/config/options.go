@@ -277,6 +277,10 @@ var groups = []group{
 			cacheBackends, func(c *Config) *string { return &c.Cache.Backend }),
 		listOpt("memcache_servers", "localhost:11211", "memcached servers as HOST:PORT.",
 			checkHostPort, func(c *Config) *[]string { return &c.Cache.MemcacheServers }),
+		strOpt("memcache_secret_key", "",
+			"Secret from which the key that encrypts and authenticates every cached token is "+
+				"derived; required with the memcached backend, the same in every mixmatch process.",
+			func(c *Config) *string { return &c.Cache.SecretKey }),
 	}},
 }
 

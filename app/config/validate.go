@@ -48,8 +48,14 @@ func (l *loader) validate(c *Config) {
 	if a.ProjectDomainID == "" && a.ProjectDomainName == "" {
 		a.ProjectDomainID = "default"
 	}
-	if c.Cache.Enabled && c.Cache.Backend == "memcached" && len(c.Cache.MemcacheServers) == 0 {
-		l.problem("cache", "memcache_servers", "lists no server, but backend is memcached")
+	if c.Cache.Enabled && c.Cache.Backend == "memcached" {
+		if len(c.Cache.MemcacheServers) == 0 {
+			l.problem("cache", "memcache_servers", "lists no server, but backend is memcached")
+		}
+		// Tokens in a shared cache must not be readable by whoever reaches memcached.
+		if c.Cache.SecretKey == "" {
+			l.problem("cache", "memcache_secret_key", "is required with backend memcached")
+		}
 	}
 	for _, v := range []struct {
 		key      string

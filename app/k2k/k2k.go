@@ -392,3 +392,27 @@ func (e *Exchanger) metadata(ctx context.Context, refresh bool) (*IdP, error) {
 	e.idp = idp
 	return idp, nil
 }
+
+// Status is the HTTP status a client gets when authenticating its call failed with
+// err: the client's own token is its problem (401, 403); anything between mixmatch
+// and the clouds is a bad gateway (502), or a timeout (504).
+func Status(err error) int {
+	var ke *keystone.Error
+	switch {
+	case errors.Is(err, keystone.ErrInvalidToken):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrNoProjectScope), errors.Is(err, ErrNoProjects):
+		return http.StatusForbidden
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return http.StatusGatewayTimeout
+	case errors.As(err, &ke) && ke.Status == http.StatusUnauthorized && strings.HasPrefix(ke.Op, "issuing a token at"):
+		// The SP refused to scope the user to the project asked for.
+		return http.StatusForbidden
+	}
+	return http.StatusBadGateway
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

@@ -3,6 +3,8 @@ package k2k_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -244,5 +246,56 @@ func TestCacheNeverOutlivesTheLocalToken(t *testing.T) {
 	}
 	if _, err := f.local.Validate(context.Background(), short); !errors.Is(err, keystone.ErrInvalidToken) {
 		t.Fatalf("validation after expiry: %v", err)
+	}
+}
+
+func TestFromConfig(t *testing.T) {
+	for _, conf := range []string{
+		"[cache]\nbackend = dogpile.cache.memory\n",
+		"[cache]\nenabled = false\n",
+		"[cache]\nbackend = oslo_cache.memcache_pool\nmemcache_servers = 127.0.0.1:11211\nmemcache_secret_key = s\n",
+	} {
+		cfg, err := config.Load(strings.NewReader("[sp_default]\nimage_endpoint = http://a:1\nvolume_endpoint = http://a:2\n"+conf), "m.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, ex, err := k2k.FromConfig(cfg, nil)
+		if err != nil || local == nil || ex == nil {
+			t.Fatalf("%q: %v", conf, err)
+		}
+		if local.AuthURL != "http://127.0.0.1:5000/v3" {
+			t.Fatalf("auth_url = %s", local.AuthURL)
+		}
+	}
+}
+
+func TestStatusAndLogsForFailures(t *testing.T) {
+	f := setup(t, true)
+	var logs strings.Builder
+	f.ex = k2k.New(k2k.Options{Local: f.local, VerifyAssertions: true, Now: f.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	f.idp.AssertionTTL = -time.Minute
+	_, err := f.ex.Token(context.Background(), f.cfg, f.user(t), userToken, "")
+	if k2k.Status(err) != 502 {
+		t.Fatalf("expired assertion: status %d (%v), want 502", k2k.Status(err), err)
+	}
+	if !strings.Contains(logs.String(), "K2K exchange failed") || !strings.Contains(logs.String(), keystone.ShortHash(userToken)) {
+		t.Fatalf("no reason logged: %q", logs.String())
+	}
+	if strings.Contains(logs.String(), userToken) {
+		t.Fatal("the token is in the log")
+	}
+	for err, want := range map[error]int{
+		keystone.ErrInvalidToken: 401,
+		k2k.ErrNoProjectScope:    403,
+		k2k.ErrNoProjects:        403,
+		k2k.ErrUnknownSP:         502,
+		context.DeadlineExceeded: 504,
+		&keystone.Error{Op: "issuing a token at http://sp/v3", Status: 401}: 403,
+		&keystone.Error{Op: "posting to sp_url http://sp/ECP", Status: 500}:  502,
+	} {
+		if got := k2k.Status(fmt.Errorf("wrapped: %w", err)); got != want {
+			t.Errorf("Status(%v) = %d, want %d", err, got, want)
+		}
 	}
 }
