@@ -292,7 +292,7 @@ func TestStatusAndLogsForFailures(t *testing.T) {
 		k2k.ErrUnknownSP:         502,
 		context.DeadlineExceeded: 504,
 		&keystone.Error{Op: "issuing a token at http://sp/v3", Status: 401}: 403,
-		&keystone.Error{Op: "posting to sp_url http://sp/ECP", Status: 500}:  502,
+		&keystone.Error{Op: "posting to sp_url http://sp/ECP", Status: 500}: 502,
 	} {
 		if got := k2k.Status(fmt.Errorf("wrapped: %w", err)); got != want {
 			t.Errorf("Status(%v) = %d, want %d", err, got, want)
