@@ -48,9 +48,9 @@ func refuse(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrAssertion, fmt.Sprintf(format, args...))
 }
 
-// responseXML extracts the samlp:Response of an ECP SOAP envelope as a document of
-// its own, namespace declarations included.
-func responseXML(envelope []byte) ([]byte, error) {
+// ResponseXML extracts the samlp:Response of an ECP SOAP envelope as a document of
+// its own, namespace declarations included: what an SP's ECP consumer verifies.
+func ResponseXML(envelope []byte) ([]byte, error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(envelope); err != nil {
 		return nil, refuse("not XML: %v", err)
@@ -123,7 +123,7 @@ func ParseEnvelope(envelope []byte, idp *IdP, spURL string, now time.Time) (*Ass
 	if len(envelope) > maxEnvelope {
 		return nil, refuse("envelope larger than %d bytes", maxEnvelope)
 	}
-	raw, err := responseXML(envelope)
+	raw, err := ResponseXML(envelope)
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/beevik/etree"
 	saml2 "github.com/russellhaering/gosaml2"
 	dsig "github.com/russellhaering/goxmldsig"
-	"github.com/russellhaering/goxmldsig/etreeutils"
 
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
@@ -141,7 +139,7 @@ func (sp *SP) consume(w http.ResponseWriter, r *http.Request, body []byte) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	resp, err := responseOf(body)
+	resp, err := k2k.ResponseXML(body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -194,29 +192,6 @@ func (sp *SP) verifier() (*saml2.SAMLServiceProvider, error) {
 		IDPCertificateStore:         &dsig.MemoryX509CertificateStore{Roots: idp.Certs},
 	}
 	return sp.idp, nil
-}
-
-// responseOf extracts the samlp:Response of an ECP envelope, as Shibboleth does.
-func responseOf(envelope []byte) ([]byte, error) {
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(envelope); err != nil {
-		return nil, err
-	}
-	el, err := etreeutils.NSFindOne(doc.Root(), "urn:oasis:names:tc:SAML:2.0:protocol", "Response")
-	if err != nil || el == nil {
-		return nil, fmt.Errorf("no Response")
-	}
-	ctx, err := etreeutils.NSBuildParentContext(el)
-	if err != nil {
-		return nil, err
-	}
-	detached, err := etreeutils.NSDetatch(ctx, el)
-	if err != nil {
-		return nil, err
-	}
-	out := etree.NewDocument()
-	out.SetRoot(detached)
-	return out.WriteToBytes()
 }
 
 // federatedAuth is Keystone's mapped auth behind the SAML session: an unscoped token.
