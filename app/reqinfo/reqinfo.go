@@ -1,0 +1,97 @@
+// Package reqinfo reads what a proxied call is about from its path:
+// /<service>/<version>/[<project_id>/]<resource_type>/[<resource_id>/][rest...].
+// It is pure and total: any string either parses or gives ErrNotProxied.
+package reqinfo
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+)
+
+// ErrNotProxied is a path outside /image, /volume and /network (a 404).
+var ErrNotProxied = errors.New("not a path mixmatch proxies")
+
+// Request is the parsed path of a call.
+type Request struct {
+	Service string // image, volume or network
+	// Version is the path's version segment (v2, v2.1, v3, v2.0), "" for the
+	// unversioned root.
+	Version string
+	// ProjectID is the Cinder path's project segment, without dashes; "" when the
+	// path has none (Glance, Neutron, Cinder >= 3.67 without it).
+	ProjectID string
+	// ResourceType is the collection (images, volumes, snapshots, networks, ...).
+	ResourceType string
+	// ResourceID is the member's id, without dashes, when the path names one.
+	ResourceID string
+	// Rest is what follows the collection or the member (["detail"], ["file"],
+	// ["action"], ["tags", "x"]).
+	Rest []string
+}
+
+var (
+	services   = map[string]bool{"image": true, "volume": true, "network": true}
+	versionRE  = regexp.MustCompile(`^v[0-9]+(\.[0-9]+)?$`)
+	uuidRE     = regexp.MustCompile(`^(?i:[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12})$`)
+	projectRE  = regexp.MustCompile(`^(?i:[0-9a-f][0-9a-f-]*)$`) // Cinder's project_id_regex
+	resourceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.json)?$`)
+)
+
+// Parse reads a URL path (already unescaped, without query).
+func Parse(path string) (Request, error) {
+	segs := split(path)
+	if len(segs) == 0 || !services[segs[0]] {
+		return Request{}, ErrNotProxied
+	}
+	r := Request{Service: segs[0]}
+	segs = segs[1:]
+	if len(segs) == 0 {
+		return r, nil
+	}
+	if !versionRE.MatchString(segs[0]) {
+		return Request{}, ErrNotProxied
+	}
+	r.Version, segs = segs[0], segs[1:]
+	// Cinder puts the project before the collection. No Cinder collection name is
+	// made of hex digits and dashes only, so such a segment is the project.
+	if r.Service == "volume" && len(segs) > 0 && projectRE.MatchString(segs[0]) {
+		r.ProjectID, segs = Normalize(segs[0]), segs[1:]
+	}
+	if len(segs) == 0 {
+		return r, nil
+	}
+	if !resourceRE.MatchString(segs[0]) {
+		return Request{}, ErrNotProxied
+	}
+	r.ResourceType, segs = strings.TrimSuffix(segs[0], ".json"), segs[1:]
+	if len(segs) > 0 && uuidRE.MatchString(segs[0]) {
+		r.ResourceID, segs = Normalize(segs[0]), segs[1:]
+	}
+	r.Rest = segs
+	return r, nil
+}
+
+func split(path string) []string {
+	var segs []string
+	for _, s := range strings.Split(path, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	return segs
+}
+
+// Normalize strips dashes and lower-cases an id, as the mapping table stores it.
+func Normalize(id string) string { return strings.ToLower(strings.ReplaceAll(id, "-", "")) }
+
+// IsList reports a collection read: GET .../volumes, .../volumes/detail, .../images.
+func (r Request) IsList(method string) bool {
+	return method == "GET" && r.ResourceType != "" && r.ResourceID == "" &&
+		(len(r.Rest) == 0 || (len(r.Rest) == 1 && r.Rest[0] == "detail"))
+}
+
+// IsCreate reports a POST to a collection.
+func (r Request) IsCreate(method string) bool {
+	return method == "POST" && r.ResourceType != "" && r.ResourceID == "" && len(r.Rest) == 0
+}
