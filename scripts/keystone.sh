@@ -78,8 +78,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=mixmatch-test-idp -days 30 \
 manage saml_idp_metadata >"$dir/saml/idp_metadata.xml"
 
 # One process: several keystone processes writing one SQLite file lock each other out.
+# Connection: close, because uwsgi's http-socket closes after each answer anyway, and a
+# client reusing the connection for a POST would read a reset.
 uwsgi --http-socket "127.0.0.1:$port" --plugins python3 --wsgi-file "$(command -v keystone-wsgi-public)" \
 	--master --processes 1 --threads 4 --lazy-apps --buffer-size 65535 --die-on-term \
+	--add-header "Connection: close" \
 	--env "OS_KEYSTONE_CONFIG_DIR=$dir" --env OS_KEYSTONE_CONFIG_FILES=keystone.conf \
 	--pidfile "$dir/uwsgi.pid" --daemonize "$dir/uwsgi.log"
 

@@ -3,37 +3,28 @@
 package api
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/gorilla/mux"
 
 	"mixmatch/app/apierr"
-	"mixmatch/app/config"
-	"mixmatch/app/store"
 )
 
 // Services are the path prefixes mixmatch answers, one per OpenStack service.
 var Services = []string{"image", "volume", "network"}
 
-// NewRouter builds the handler of one worker.
-func NewRouter(cfg *config.Config, s *store.Store, logger *slog.Logger) http.Handler {
+// NewRouter builds the handler of one worker; proxy serves the three services.
+func NewRouter(proxy http.Handler) http.Handler {
 	r := mux.NewRouter()
+	// The raw path: ids and names in paths may hold escaped slashes.
+	r.UseEncodedPath()
 	for _, service := range Services {
-		h := notImplemented(service)
-		r.Path("/" + service).Handler(h)
-		r.PathPrefix("/" + service + "/").Handler(h)
+		r.Path("/" + service).Handler(proxy)
+		r.PathPrefix("/" + service + "/").Handler(proxy)
 	}
 	r.NotFoundHandler = http.HandlerFunc(notFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(notFound)
 	return r
-}
-
-// notImplemented stands where the proxy of each service will be routed.
-func notImplemented(service string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		apierr.Write(w, http.StatusNotImplemented, "proxying of the "+service+" service is not available in this build")
-	})
 }
 
 // notFound answers every path outside /image, /volume and /network.

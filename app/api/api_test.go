@@ -2,13 +2,17 @@ package api
 
 import (
 	"encoding/json"
-	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"mixmatch/app/apierr"
 )
 
 func TestRoutes(t *testing.T) {
-	h := NewRouter(nil, nil, slog.New(slog.DiscardHandler))
+	h := NewRouter(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, http.StatusNotImplemented, "proxied")
+	}))
 	for _, tc := range []struct {
 		method, path string
 		status       int

@@ -4,9 +4,13 @@ package worker
 import (
 	"context"
 	"io"
+	"net/http"
+	"time"
 
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
+	"mixmatch/app/k2k"
+	"mixmatch/app/proxy"
 	"mixmatch/app/serve"
 )
 
@@ -38,13 +42,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	local, exchanger, err := k2k.FromConfig(cfg, logger)
+	if err != nil {
+		return err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = 60 * time.Second
+	transport.MaxIdleConnsPerHost = 32
+	handler := api.NewRouter(proxy.New(cfg, s, local, exchanger, transport, logger))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
 	}
 	logger.Info("mixmatch-fcgi serving", "address", l.Addr().String(), "fastcgi", fe.HTTP == "",
 		"service_providers", cfg.ServiceProviders)
-	err = serve.Serve(ctx, l, fe.HTTP == "", api.NewRouter(cfg, s, logger), logger)
+	err = serve.Serve(ctx, l, fe.HTTP == "", handler, logger)
 	logger.Info("mixmatch-fcgi stopped")
 	return err
 }

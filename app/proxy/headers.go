@@ -1,0 +1,39 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Request headers that reach a service provider. Everything else stays here: above
+// all X-Auth-Token and X-Service-Token, which are replaced by the token valid at the
+// target, so a local token never leaves the IdP. Hop-by-hop headers are net/http's
+// business; Content-Length and Transfer-Encoding travel with the body.
+var forwardedRequestHeaders = []string{
+	"Accept", "Accept-Encoding", "Content-Type", "Content-MD5", "Range", "If-Match", "If-None-Match",
+	"OpenStack-API-Version", "MM-PROXY-LIST",
+}
+
+// Response headers that come back; with X-* (request ids, Glance's image metadata
+// headers of v1) they are what clients read, including for ranged and resumed
+// image downloads and for creates (Location).
+var returnedResponseHeaders = []string{
+	"Content-Type", "Content-Length", "Content-MD5", "Content-Range", "Accept-Ranges", "ETag", "Location",
+	"Last-Modified", "OpenStack-API-Version", "Vary",
+}
+
+// droppedXHeaders are X-* headers that never cross.
+var droppedXHeaders = map[string]bool{"X-Auth-Token": true, "X-Service-Token": true, "X-Subject-Token": true}
+
+func copyFiltered(dst, src http.Header, names []string) {
+	for _, name := range names {
+		if v, ok := src[name]; ok {
+			dst[name] = append([]string(nil), v...)
+		}
+	}
+	for name, v := range src {
+		if strings.HasPrefix(name, "X-") && !droppedXHeaders[name] {
+			dst[name] = append([]string(nil), v...)
+		}
+	}
+}

@@ -1,0 +1,345 @@
+// Package proxy routes each call to the service provider (SP) that holds its
+// resource and streams the answer back: the MM-SERVICE-PROVIDER header first, then
+// the stored mapping, then a broadcast search, else the local cloud.
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"mixmatch/app/apierr"
+	"mixmatch/app/config"
+	"mixmatch/app/k2k"
+	"mixmatch/app/keystone"
+	"mixmatch/app/reqinfo"
+	"mixmatch/app/store"
+)
+
+// Auth validates users' tokens at the local Keystone.
+type Auth interface {
+	Validate(ctx context.Context, token string) (*keystone.Token, error)
+}
+
+// Tokens gives tokens at remote SPs (k2k.Exchanger).
+type Tokens interface {
+	Token(ctx context.Context, sp *config.SP, user *keystone.Token, userToken, project string) (k2k.Scoped, error)
+	Projects(ctx context.Context, sp *config.SP, user *keystone.Token, userToken string) ([]keystone.Project, error)
+	Forget(ctx context.Context, sp *config.SP, userToken, project string)
+}
+
+// Proxy is the handler of /image, /volume and /network.
+type Proxy struct {
+	cfg     *config.Config
+	store   *store.Store
+	auth    Auth
+	tokens  Tokens
+	logger  *slog.Logger
+	reverse *httputil.ReverseProxy
+	// Timeout bounds each upstream call's wait for response headers; under FastCGI
+	// nothing cancels a request whose client went away.
+	Timeout time.Duration
+}
+
+// New builds the proxy. transport is the round tripper towards every SP.
+func New(cfg *config.Config, s *store.Store, auth Auth, tokens Tokens, transport http.RoundTripper, logger *slog.Logger) *Proxy {
+	p := &Proxy{cfg: cfg, store: s, auth: auth, tokens: tokens, logger: logger, Timeout: 60 * time.Second}
+	p.reverse = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      transport,
+		FlushInterval:  -1, // image data streams as it comes
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// target is where one call goes, and with which token.
+type target struct {
+	sp      *config.SP
+	token   string
+	project string // remote project id, for Cinder paths
+	url     *url.URL
+	info    reqinfo.Request
+	// mapped: the SP came from the mapping table; a 404 there means it is stale.
+	mapped bool
+	// learn: record where the resource was found, once the SP answers 2xx.
+	learn bool
+	// in is the client's request; ReverseProxy hands its hooks the outgoing one.
+	in *http.Request
+}
+
+type ctxKey struct{}
+
+// errStale is a mapped SP answering 404: the resource moved or went.
+var errStale = errors.New("the mapped service provider does not have the resource")
+
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info, err := reqinfo.Parse(r.URL.Path)
+	if err != nil {
+		apierr.Write(w, http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
+		return
+	}
+	local, _ := p.cfg.SP(config.LocalSP)
+	if info.Version == "" || info.ResourceType == "" {
+		// Version discovery is the local cloud's; unversioned roots are aggregated
+		// by the versions handler when aggregation is on.
+		p.forward(w, r, &target{sp: local, token: r.Header.Get("X-Auth-Token"), info: info})
+		return
+	}
+	userToken := r.Header.Get("X-Auth-Token")
+	user, err := p.auth.Validate(r.Context(), userToken)
+	if err != nil {
+		p.fail(w, r, err, "validating the token")
+		return
+	}
+	t, status, msg := p.locate(r, info, user, userToken)
+	if status != 0 {
+		apierr.Write(w, status, msg)
+		return
+	}
+	if err := p.authorize(r.Context(), t, user, userToken); err != nil {
+		p.fail(w, r, err, "getting a token at "+t.sp.Name)
+		return
+	}
+	p.forward(w, r, t)
+}
+
+// locate picks the SP of a call: header, mapping, broadcast, local.
+func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) (*target, int, string) {
+	skip := proxyList(r.Header)
+	if name := r.Header.Get("MM-SERVICE-PROVIDER"); name != "" {
+		sp, ok := p.cfg.SP(name)
+		if !ok || !sp.Enabled(info.Service) {
+			return nil, http.StatusBadRequest, fmt.Sprintf("MM-SERVICE-PROVIDER %q is not a service provider enabled for %s", name, info.Service)
+		}
+		if skip[sp.SPName] {
+			return nil, http.StatusBadRequest, fmt.Sprintf("MM-SERVICE-PROVIDER %q is in MM-PROXY-LIST", name)
+		}
+		return &target{sp: sp, project: r.Header.Get("MM-PROJECT-ID"), info: info}, 0, ""
+	}
+	if info.ResourceID != "" {
+		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
+		if err == nil {
+			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {
+				return &target{sp: sp, project: m.ProjectID, info: info, mapped: true}, 0, ""
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			p.logger.Warn("mapping lookup failed; going on without it", "type", info.ResourceType, "id", info.ResourceID, "error", err)
+		}
+		if p.cfg.SearchByBroadcast {
+			return p.broadcast(r, info, user, userToken, skip)
+		}
+	}
+	local, _ := p.cfg.SP(config.LocalSP)
+	return &target{sp: local, info: info}, 0, ""
+}
+
+// authorize sets the token (and remote project) the target gets.
+func (p *Proxy) authorize(ctx context.Context, t *target, user *keystone.Token, userToken string) error {
+	if t.token != "" {
+		return nil
+	}
+	if t.sp.Local() {
+		t.token = userToken
+		return nil
+	}
+	s, err := p.tokens.Token(ctx, t.sp, user, userToken, t.project)
+	if err != nil {
+		return err
+	}
+	t.token, t.project = s.Token, s.ProjectID
+	return nil
+}
+
+// upstreamURL maps /<service>/<rest> onto the SP's endpoint. For a remote Cinder the
+// project in the path becomes the one the K2K token is scoped to.
+func upstreamURL(t *target, in *url.URL) (*url.URL, error) {
+	base, err := url.Parse(t.sp.Endpoint(t.info.Service))
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("service provider %s has no %s endpoint", t.sp.Name, t.info.Service)
+	}
+	rest := strings.TrimPrefix(in.EscapedPath(), "/"+t.info.Service)
+	if t.info.ProjectID != "" && !t.sp.Local() && t.project != "" {
+		segs := strings.SplitN(strings.TrimPrefix(rest, "/"), "/", 3)
+		if len(segs) >= 2 {
+			segs[1] = t.project
+			rest = "/" + strings.Join(segs, "/")
+		}
+	}
+	out := *base
+	path, _ := url.PathUnescape(base.EscapedPath() + rest)
+	out.Path, out.RawPath = path, base.EscapedPath()+rest
+	out.RawQuery = in.RawQuery
+	return &out, nil
+}
+
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
+	u, err := upstreamURL(t, r.URL)
+	if err != nil {
+		apierr.Write(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	t.url = u
+	t.in = r
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
+	defer cancel()
+	p.reverse.ServeHTTP(w, r.WithContext(ctx))
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	t := pr.In.Context().Value(ctxKey{}).(*target)
+	pr.Out.URL = t.url
+	pr.Out.Host = ""
+	h := http.Header{}
+	copyFiltered(h, pr.In.Header, forwardedRequestHeaders)
+	if t.token != "" {
+		h.Set("X-Auth-Token", t.token)
+	}
+	// Chained proxies see who already handled the call and cannot loop.
+	local, _ := p.cfg.SP(config.LocalSP)
+	if list := pr.In.Header.Get("MM-PROXY-LIST"); list != "" {
+		h.Set("MM-PROXY-LIST", list+","+local.SPName)
+	} else {
+		h.Set("MM-PROXY-LIST", local.SPName)
+	}
+	pr.Out.Header = h
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	t := resp.Request.Context().Value(ctxKey{}).(*target)
+	if t.mapped && resp.StatusCode == http.StatusNotFound && replayable(resp.Request) {
+		resp.Body.Close()
+		return errStale
+	}
+	h := http.Header{}
+	copyFiltered(h, resp.Header, returnedResponseHeaders)
+	resp.Header = h
+	if resp.StatusCode/100 != 2 {
+		return nil
+	}
+	if t.learn {
+		p.remember(resp.Request.Context(), t, t.info.ResourceID)
+	}
+	if t.info.IsCreate(resp.Request.Method) && store.KnownType(t.info.ResourceType) {
+		return p.learnCreate(resp, t)
+	}
+	return nil
+}
+
+// replayable: a call without a body can be sent again elsewhere.
+func replayable(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 && r.Method != http.MethodPost
+}
+
+// maxCreateBody bounds the create answer read to learn the new resource's id.
+const maxCreateBody = 1 << 20
+
+// learnCreate records the SP of a resource created through mixmatch, from the id in
+// the answer ({"id": ...} for Glance, {"volume": {"id": ...}} for Cinder).
+func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxCreateBody))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	var body map[string]json.RawMessage
+	if json.Unmarshal(raw, &body) != nil {
+		return nil
+	}
+	singular := strings.TrimSuffix(t.info.ResourceType, "s")
+	if inner, ok := body[singular]; ok {
+		json.Unmarshal(inner, &body)
+	}
+	var id string
+	if json.Unmarshal(body["id"], &id) == nil && id != "" {
+		p.remember(resp.Request.Context(), t, id)
+	}
+	return nil
+}
+
+func (p *Proxy) remember(ctx context.Context, t *target, id string) {
+	project := t.project
+	if t.sp.Local() || project == "" {
+		project = t.info.ProjectID
+	}
+	err := p.store.Upsert(ctx, store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id,
+		ResourceSP: t.sp.Name, ProjectID: project})
+	if err != nil {
+		p.logger.Warn("could not record a mapping", "type", t.info.ResourceType, "id", id, "sp", t.sp.Name, "error", err)
+	}
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	t := r.Context().Value(ctxKey{}).(*target)
+	if errors.Is(err, errStale) {
+		p.relocate(w, t.in, t)
+		return
+	}
+	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)
+	status := http.StatusBadGateway
+	if errors.Is(err, context.DeadlineExceeded) {
+		status = http.StatusGatewayTimeout
+	}
+	apierr.Write(w, status, fmt.Sprintf("service provider %s did not answer", t.sp.Name))
+}
+
+// relocate handles a stale mapping: forget it, search again, forward there.
+func (p *Proxy) relocate(w http.ResponseWriter, r *http.Request, stale *target) {
+	if _, err := p.store.Delete(r.Context(), stale.info.ResourceType, stale.info.ResourceID); err != nil {
+		p.logger.Warn("could not delete a stale mapping", "error", err)
+	}
+	userToken := r.Header.Get("X-Auth-Token")
+	user, err := p.auth.Validate(r.Context(), userToken)
+	if err != nil {
+		p.fail(w, r, err, "validating the token")
+		return
+	}
+	if !p.cfg.SearchByBroadcast {
+		apierr.Write(w, http.StatusNotFound, fmt.Sprintf("%s %s not found", stale.info.ResourceType, stale.info.ResourceID))
+		return
+	}
+	t, status, msg := p.broadcast(r, stale.info, user, userToken, proxyList(r.Header))
+	if status != 0 {
+		apierr.Write(w, status, msg)
+		return
+	}
+	p.forward(w, r, t)
+}
+
+// fail answers an authentication failure with the status its cause calls for.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error, doing string) {
+	status := k2k.Status(err)
+	msg := "while " + doing + ": authentication failed"
+	switch status {
+	case http.StatusUnauthorized:
+		msg = "the token is invalid or has expired"
+	case http.StatusForbidden:
+		msg = err.Error()
+	default:
+		p.logger.Warn("authentication failed", "while", doing, "user_token", keystone.ShortHash(r.Header.Get("X-Auth-Token")), "error", err)
+	}
+	apierr.Write(w, status, msg)
+}
+
+// proxyList reads MM-PROXY-LIST: the SPs (by sp_name) a call already went through.
+func proxyList(h http.Header) map[string]bool {
+	skip := map[string]bool{}
+	for _, name := range strings.Split(h.Get("MM-PROXY-LIST"), ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			skip[name] = true
+		}
+	}
+	return skip
+}

@@ -1,0 +1,327 @@
+package proxy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mixmatch/app/config"
+	"mixmatch/app/dbtest"
+	"mixmatch/app/k2k"
+	"mixmatch/app/keystone"
+	"mixmatch/app/proxy"
+	"mixmatch/app/store"
+)
+
+// backend stands in for one cloud's Glance and Cinder: it holds some resources and
+// records every call it received.
+type backend struct {
+	name   string
+	server *httptest.Server
+	mu     sync.Mutex
+	has    map[string]bool // resource ids it holds
+	calls  []call
+}
+
+type call struct {
+	Method, Path, Token, ProxyList, ServiceToken, Custom string
+	BodyHash                                             [32]byte
+}
+
+func newBackend(t *testing.T, name string) *backend {
+	b := &backend{name: name, has: map[string]bool{}}
+	b.server = httptest.NewServer(http.HandlerFunc(b.serve))
+	t.Cleanup(b.server.Close)
+	return b
+}
+
+func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	b.mu.Lock()
+	b.calls = append(b.calls, call{Method: r.Method, Path: r.URL.Path, Token: r.Header.Get("X-Auth-Token"),
+		ProxyList: r.Header.Get("MM-PROXY-LIST"), ServiceToken: r.Header.Get("X-Service-Token"),
+		Custom: r.Header.Get("X-Custom"), BodyHash: sha256.Sum256(body)})
+	b.mu.Unlock()
+	w.Header().Set("X-Openstack-Request-Id", "req-"+b.name)
+	w.Header().Set("Set-Cookie", "backend=secret")
+	w.Header().Set("Content-Type", "application/json")
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	last := strings.ReplaceAll(segs[len(segs)-1], "-", "")
+	switch {
+	case r.Method == http.MethodPost && (last == "images" || last == "volumes"):
+		id := fmt.Sprintf("%032x", time.Now().UnixNano())
+		b.mu.Lock()
+		b.has[id] = true
+		b.mu.Unlock()
+		if last == "images" {
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"id": %q, "name": "new"}`, id)
+		} else {
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"volume": {"id": %q}}`, id)
+		}
+	case r.Method == http.MethodPut && last == "file":
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		b.mu.Lock()
+		found := b.has[last]
+		b.mu.Unlock()
+		if !found {
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"itemNotFound": {"code": 404}}`)
+			return
+		}
+		fmt.Fprintf(w, `{"id": %q, "cloud": %q}`, last, b.name)
+	}
+}
+
+func (b *backend) received() []call {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]call(nil), b.calls...)
+}
+
+type auth map[string]*keystone.Token
+
+func (a auth) Validate(_ context.Context, token string) (*keystone.Token, error) {
+	if u, ok := a[token]; ok {
+		return u, nil
+	}
+	return nil, keystone.ErrInvalidToken
+}
+
+// tokens stands in for the K2K exchanger: one project per SP, a token per project.
+type tokens struct{}
+
+func (tokens) Token(_ context.Context, sp *config.SP, _ *keystone.Token, _ string, project string) (k2k.Scoped, error) {
+	if project == "" {
+		project = "remoteproject" + sp.Name
+	}
+	return k2k.Scoped{Token: "k2k-token-" + sp.Name, ProjectID: project}, nil
+}
+func (tokens) Projects(_ context.Context, sp *config.SP, _ *keystone.Token, _ string) ([]keystone.Project, error) {
+	return []keystone.Project{{ID: "remoteproject" + sp.Name, Enabled: true}}, nil
+}
+func (tokens) Forget(context.Context, *config.SP, string, string) {}
+
+type setup struct {
+	handler  http.Handler
+	store    *store.Store
+	backends map[string]*backend
+}
+
+const localToken = "local-user-token"
+
+func newSetup(t *testing.T, broadcast bool) *setup {
+	s := &setup{backends: map[string]*backend{}}
+	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = default, remote1, remote2\nsearch_by_broadcast = %v\n", broadcast)
+	for _, name := range []string{"default", "remote1", "remote2"} {
+		b := newBackend(t, name)
+		s.backends[name] = b
+		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n", name, b.server.URL, b.server.URL)
+	}
+	cfg, err := config.Load(strings.NewReader(conf), "test.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store, err = store.Open(context.Background(), dbtest.SQLite(t), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.store.Close() })
+	if _, err := s.store.Migrate(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	user := &keystone.Token{}
+	user.Project.ID = "8a1e"
+	s.handler = proxy.New(cfg, s.store, auth{localToken: user}, tokens{}, http.DefaultTransport, slog.New(slog.DiscardHandler))
+	return s
+}
+
+func (s *setup) do(t *testing.T, method, path string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	req.Header.Set("X-Auth-Token", localToken)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+const imageID = "0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f"
+const imageKey = "0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f"
+
+func TestUnmappedGoesLocalWithTheUsersToken(t *testing.T) {
+	s := newSetup(t, false)
+	s.backends["default"].has[imageKey] = true
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil, "X-Service-Token", "svc", "X-Custom", "kept")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "default"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	got := s.backends["default"].received()
+	if len(got) != 1 || got[0].Path != "/v2/images/"+imageID || got[0].Token != localToken ||
+		got[0].ProxyList != "default" || got[0].ServiceToken != "" || got[0].Custom != "kept" {
+		t.Fatalf("local received %+v", got)
+	}
+	if rec.Header().Get("Set-Cookie") != "" || rec.Header().Get("X-Openstack-Request-Id") != "req-default" {
+		t.Fatalf("response headers not filtered: %v", rec.Header())
+	}
+}
+
+func TestServiceProviderHeader(t *testing.T) {
+	s := newSetup(t, false)
+	s.backends["remote1"].has[imageKey] = true
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "remote1"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	got := s.backends["remote1"].received()
+	if len(got) != 1 || got[0].Token != "k2k-token-remote1" {
+		t.Fatalf("remote1 received %+v", got)
+	}
+	for _, c := range got {
+		if c.Token == localToken {
+			t.Fatal("the local token reached a remote SP")
+		}
+	}
+	for _, bad := range []string{"remote9", "default,remote1"} {
+		if rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", bad); rec.Code != 400 ||
+			!strings.Contains(rec.Body.String(), `"code":400`) {
+			t.Errorf("MM-SERVICE-PROVIDER %s: %d %s", bad, rec.Code, rec.Body)
+		}
+	}
+}
+
+func TestMappedVolumeGetsTheRemoteProjectInItsPath(t *testing.T) {
+	s := newSetup(t, false)
+	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "volumes", ResourceID: imageID, ResourceSP: "remote2", ProjectID: "feed"})
+	s.backends["remote2"].has[imageKey] = true
+	rec := s.do(t, "GET", "/volume/v3/8a1e/volumes/"+imageKey, nil)
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	got := s.backends["remote2"].received()
+	if len(got) != 1 || got[0].Path != "/v3/feed/volumes/"+imageKey || got[0].Token != "k2k-token-remote2" {
+		t.Fatalf("remote2 received %+v", got)
+	}
+}
+
+func TestBroadcastFindsAndLearns(t *testing.T) {
+	s := newSetup(t, true)
+	s.backends["remote2"].has[imageKey] = true
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "remote2"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	m, err := s.store.Find(context.Background(), "images", imageID)
+	if err != nil || m.ResourceSP != "remote2" {
+		t.Fatalf("learned %+v, %v", m, err)
+	}
+	// The next call goes straight there.
+	before := len(s.backends["default"].received())
+	s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if len(s.backends["default"].received()) != before {
+		t.Fatal("a mapped call still asked the local cloud")
+	}
+}
+
+func TestBroadcastWithoutAWinner(t *testing.T) {
+	s := newSetup(t, true)
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "not found at any service provider") {
+		t.Fatalf("all 404: %d %s", rec.Code, rec.Body)
+	}
+	s.backends["remote1"].server.Close() // unreachable: 502 among 404s
+	rec = s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	var body struct{ Error struct{ Message string } }
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != 500 || !strings.Contains(body.Error.Message, `remote1: 502`) || !strings.Contains(body.Error.Message, `default: 404`) {
+		t.Fatalf("mixed: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestStaleMappingIsCorrected(t *testing.T) {
+	s := newSetup(t, true)
+	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
+	s.backends["remote2"].has[imageKey] = true
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "remote2"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if m, _ := s.store.Find(context.Background(), "images", imageID); m.ResourceSP != "remote2" {
+		t.Fatalf("mapping now %+v, want remote2", m)
+	}
+}
+
+func TestCreatesAreLearned(t *testing.T) {
+	s := newSetup(t, false)
+	rec := s.do(t, "POST", "/image/v2/images", strings.NewReader(`{"name": "cirros"}`), "Content-Type", "application/json")
+	var img struct{ ID string }
+	if rec.Code != 201 || json.Unmarshal(rec.Body.Bytes(), &img) != nil {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if m, err := s.store.Find(context.Background(), "images", img.ID); err != nil || m.ResourceSP != "default" {
+		t.Fatalf("image create not learned: %+v %v", m, err)
+	}
+	rec = s.do(t, "POST", "/volume/v3/8a1e/volumes", strings.NewReader(`{"volume": {"size": 1}}`), "MM-SERVICE-PROVIDER", "remote1")
+	var vol struct{ Volume struct{ ID string } }
+	if rec.Code != 202 || json.Unmarshal(rec.Body.Bytes(), &vol) != nil {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if m, err := s.store.Find(context.Background(), "volumes", vol.Volume.ID); err != nil || m.ResourceSP != "remote1" || m.ProjectID != "remoteprojectremote1" {
+		t.Fatalf("volume create not learned: %+v %v", m, err)
+	}
+}
+
+func TestInvalidTokenGoesNowhere(t *testing.T) {
+	s := newSetup(t, true)
+	req := httptest.NewRequest("GET", "/image/v2/images/"+imageID, nil)
+	req.Header.Set("X-Auth-Token", "forged")
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	if rec.Code != 401 || !strings.Contains(rec.Body.String(), `"code":401`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	for name, b := range s.backends {
+		if len(b.received()) != 0 {
+			t.Fatalf("%s was called", name)
+		}
+	}
+}
+
+func TestProxyListSkipsTheMappedSP(t *testing.T) {
+	s := newSetup(t, false)
+	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
+	s.backends["default"].has[imageKey] = true
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil, "MM-PROXY-LIST", "remote1")
+	if rec.Code != 200 || len(s.backends["remote1"].received()) != 0 {
+		t.Fatalf("%d; remote1 called %d times", rec.Code, len(s.backends["remote1"].received()))
+	}
+	if got := s.backends["default"].received(); got[0].ProxyList != "remote1,default" {
+		t.Fatalf("MM-PROXY-LIST sent %q", got[0].ProxyList)
+	}
+}
+
+func TestUploadsStream(t *testing.T) {
+	s := newSetup(t, false)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<19) // 8 MiB
+	rec := s.do(t, "PUT", "/image/v2/images/"+imageID+"/file", bytes.NewReader(data), "Content-Type", "application/octet-stream")
+	if rec.Code != 204 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if got := s.backends["default"].received(); got[0].BodyHash != sha256.Sum256(data) {
+		t.Fatal("the upload arrived altered")
+	}
+}
