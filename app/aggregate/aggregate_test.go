@@ -1,0 +1,254 @@
+package aggregate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"testing"
+)
+
+// fakeSource holds items and pages through them as Glance and Cinder do: sorted by
+// the keys asked, after a marker it holds (an unknown marker is an error).
+type fakeSource struct {
+	key, sp string
+	items   []Item
+	keys    []SortKey
+	pages   int
+	fail    bool
+}
+
+func (f *fakeSource) Key() string { return f.key }
+func (f *fakeSource) SP() string  { return f.sp }
+func (f *fakeSource) sorted() []Item {
+	out := append([]Item(nil), f.items...)
+	sort.SliceStable(out, func(i, j int) bool { return compare(out[i], out[j], f.keys) < 0 })
+	return out
+}
+func (f *fakeSource) Page(_ context.Context, marker string, limit int) ([]Item, error) {
+	f.pages++
+	if f.fail {
+		return nil, errors.New("down")
+	}
+	all := f.sorted()
+	start := 0
+	if marker != "" {
+		start = -1
+		for i, it := range all {
+			if it.ID() == marker {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			return nil, fmt.Errorf("marker %s not found", marker)
+		}
+	}
+	end := min(start+limit, len(all))
+	return all[start:end], nil
+}
+func (f *fakeSource) Find(_ context.Context, id string) (Item, bool, error) {
+	for _, it := range f.items {
+		if it.ID() == id {
+			return it, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+func load(t *testing.T, name string) any {
+	t.Helper()
+	raw, err := os.ReadFile("../../../shared/testdata/upstream-samples/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func items(v any, key string) []Item {
+	var out []Item
+	for _, x := range v.(map[string]any)[key].([]any) {
+		out = append(out, Item(x.(map[string]any)))
+	}
+	return out
+}
+
+func ids(items []Item) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, it.ID())
+	}
+	return out
+}
+
+var byCreatedDesc = []SortKey{{Key: "created_at", Desc: true}}
+
+// Two clouds' halves of Glance's list merge into the whole (upstream's fixtures).
+func TestSplitImageListMergesIntoTheWhole(t *testing.T) {
+	split := load(t, "split_image_list_v2.json").([]any)
+	whole := items(load(t, "image_list_v2.json"), "images")
+	var sources []Source
+	for i, part := range split {
+		sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: fmt.Sprint("sp", i), items: items(part, "images"), keys: byCreatedDesc})
+	}
+	res, err := Merge(context.Background(), sources, byCreatedDesc, 25, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids(res.Items), ids(whole)) || res.Next != "" {
+		t.Fatalf("merged %v (next %q), want %v", ids(res.Items), res.Next, ids(whole))
+	}
+}
+
+func TestSplitVolumeListBySize(t *testing.T) {
+	split := load(t, "split_volume_list_detail_v2.json").([]any)
+	keys := []SortKey{{Key: "size"}}
+	var sources []Source
+	for i, part := range split {
+		sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: "sp", items: items(part, "volumes"), keys: keys})
+	}
+	res, err := Merge(context.Background(), sources, keys, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, it := range res.Items {
+		names = append(names, it["name"].(string))
+	}
+	if fmt.Sprint(names) != "[vol1 vol2 vol3]" {
+		t.Fatalf("by size: %v", names)
+	}
+}
+
+func makeSources(n, per int, keys []SortKey) ([]*fakeSource, []Item) {
+	var srcs []*fakeSource
+	var all []Item
+	for s := 0; s < n; s++ {
+		f := &fakeSource{key: fmt.Sprintf("sp%d/p", s), sp: fmt.Sprintf("sp%d", s), keys: keys}
+		for i := 0; i < per; i++ {
+			it := Item{"id": fmt.Sprintf("s%d-%02d", s, i), "created_at": fmt.Sprintf("2026-01-%02dT%02d:00:00Z", 1+(i*7+s*3)%28, (i+s)%24),
+				"size": json.Number(fmt.Sprint((i*37 + s*11) % 50))}
+			f.items = append(f.items, it)
+			all = append(all, it)
+		}
+		srcs = append(srcs, f)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return compare(all[i], all[j], keys) < 0 })
+	return srcs, all
+}
+
+func asSources(fs []*fakeSource) []Source {
+	out := make([]Source, len(fs))
+	for i, f := range fs {
+		out[i] = f
+	}
+	return out
+}
+
+// Walking the pages by the markers handed out lists everything once, in order, and
+// reads no source further than the pages shown need.
+func TestPaginationByMarkers(t *testing.T) {
+	keys := []SortKey{{Key: "size"}, {Key: "created_at", Desc: true}}
+	fs, all := makeSources(3, 10, keys)
+	var got []Item
+	marker, pages := "", 0
+	for {
+		res, err := Merge(context.Background(), asSources(fs), keys, 4, marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, res.Items...)
+		pages++
+		if res.Next == "" {
+			break
+		}
+		marker = res.Next
+		if pages > 20 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if !reflect.DeepEqual(ids(got), ids(all)) {
+		t.Fatalf("paged %v\nwant  %v", ids(got), ids(all))
+	}
+	// First page alone: each source read once, with the client's limit.
+	for _, f := range fs {
+		f.pages = 0
+	}
+	if _, err := Merge(context.Background(), asSources(fs), keys, 4, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.pages != 1 {
+			t.Fatalf("source %s read %d pages for one page of 4", f.key, f.pages)
+		}
+	}
+}
+
+func TestPlainMarker(t *testing.T) {
+	fs, all := makeSources(3, 6, byCreatedDesc)
+	res, err := Merge(context.Background(), asSources(fs), byCreatedDesc, 100, all[7].ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids(res.Items), ids(all[8:])) {
+		t.Fatalf("after %s: %v\nwant %v", all[7].ID(), ids(res.Items), ids(all[8:]))
+	}
+	if _, err := Merge(context.Background(), asSources(fs), byCreatedDesc, 10, "no-such-image"); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("unknown marker: %v", err)
+	}
+}
+
+func TestMissingKeysSortLastAndDuplicatesOnce(t *testing.T) {
+	keys := []SortKey{{Key: "name", Desc: true}}
+	a := &fakeSource{key: "a", sp: "a", keys: keys, items: []Item{{"id": "1", "name": "x"}, {"id": "2"}, {"id": "pub", "name": "public"}}}
+	b := &fakeSource{key: "b", sp: "a", keys: keys, items: []Item{{"id": "3", "name": "y"}, {"id": "pub", "name": "public"}}}
+	res, err := Merge(context.Background(), []Source{a, b}, keys, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(ids(res.Items)); got != "[3 1 pub 2]" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestFailingSourceIsSkippedAndNamed(t *testing.T) {
+	fs, _ := makeSources(3, 3, byCreatedDesc)
+	fs[1].fail = true
+	res, err := Merge(context.Background(), asSources(fs), byCreatedDesc, 100, "")
+	if err != nil || len(res.Items) != 6 || fmt.Sprint(res.Skipped) != "[sp1]" {
+		t.Fatalf("%d items, skipped %v, %v", len(res.Items), res.Skipped, err)
+	}
+}
+
+func TestParseSort(t *testing.T) {
+	def := []SortKey{{Key: "created_at", Desc: true}}
+	for _, tc := range []struct {
+		q    string
+		want []SortKey
+		bad  bool
+	}{
+		{"", def, false},
+		{"sort=name:asc,size:desc", []SortKey{{Key: "name"}, {Key: "size", Desc: true}}, false},
+		{"sort=name", []SortKey{{Key: "name"}}, false},
+		{"sort_key=name&sort_key=size&sort_dir=asc&sort_dir=desc", []SortKey{{Key: "name"}, {Key: "size", Desc: true}}, false},
+		{"sort_key=name", []SortKey{{Key: "name", Desc: true}}, false},
+		{"sort=name&sort_key=size", nil, true},
+		{"sort=name:up", nil, true},
+	} {
+		q, _ := url.ParseQuery(tc.q)
+		got, err := ParseSort(q, def)
+		if tc.bad != (err != nil) || (!tc.bad && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("ParseSort(%s) = %v, %v", tc.q, got, err)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+// Package versions writes the version documents of the unversioned roots (GET /image,
+// /volume, /network) from the configured *_api_versions, as Glance, Cinder and
+// Neutron write theirs, with links into the proxy.
+package versions
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+type link struct {
+	Rel  string `json:"rel"`
+	Type string `json:"type,omitempty"`
+	Href string `json:"href"`
+}
+
+type mediaType struct {
+	Base string `json:"base"`
+	Type string `json:"type"`
+}
+
+type version struct {
+	ID         string      `json:"id"`
+	Status     string      `json:"status"`
+	Version    *string     `json:"version,omitempty"`
+	MinVersion *string     `json:"min_version,omitempty"`
+	Updated    string      `json:"updated,omitempty"`
+	Links      []link      `json:"links"`
+	MediaTypes []mediaType `json:"media-types,omitempty"`
+}
+
+// BaseURL is the proxy's own URL as the client reached it; behind Apache the
+// forwarded headers say how.
+func BaseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+		scheme = p
+	}
+	host := r.Host
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+		host = strings.TrimSpace(strings.Split(h, ",")[0])
+	}
+	return scheme + "://" + host
+}
+
+// Document builds the version list of a service; the first id is CURRENT.
+func Document(service string, ids []string, base string) any {
+	out := make([]version, 0, len(ids))
+	for i, id := range ids {
+		major, _, _ := strings.Cut(id, ".")
+		v := version{ID: id, Status: "SUPPORTED",
+			Links: []link{{Rel: "self", Href: base + "/" + service + "/" + major + "/"}}}
+		if i == 0 {
+			v.Status = "CURRENT"
+		}
+		if service == "volume" {
+			// The SPs' highest microversions differ; 3.0 is the one they all have.
+			empty, micro := "", strings.TrimPrefix(id, "v")
+			v.Version, v.MinVersion = &empty, &empty
+			if major == "v3" {
+				v.Version, v.MinVersion = &micro, &micro
+			}
+			v.Updated = "2017-02-25T12:00:00Z"
+			v.Links = append([]link{{Rel: "describedby", Type: "text/html", Href: "https://docs.openstack.org/"}}, v.Links...)
+			v.MediaTypes = []mediaType{{Base: "application/json",
+				Type: "application/vnd.openstack.volume+json;version=" + strings.TrimPrefix(major, "v")}}
+		}
+		out = append(out, v)
+	}
+	return map[string]any{"versions": out}
+}
+
+// Write answers with a service's document: 300 Multiple Choices as Glance and
+// Cinder answer their root, 200 as Neutron does.
+func Write(w http.ResponseWriter, r *http.Request, service string, ids []string) {
+	status := http.StatusMultipleChoices
+	if service == "network" {
+		status = http.StatusOK
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Document(service, ids, BaseURL(r)))
+}

@@ -1,0 +1,45 @@
+package versions
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestDocuments(t *testing.T) {
+	r := httptest.NewRequest("GET", "/volume", nil)
+	r.Host = "mixmatch.example:5001"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	rec := httptest.NewRecorder()
+	Write(rec, r, "volume", []string{"v3.0", "v2.0"})
+	var doc struct {
+		Versions []struct {
+			ID, Status, Version string
+			MinVersion          string `json:"min_version"`
+			Links               []struct{ Rel, Href string }
+			MediaTypes          []struct{ Type string } `json:"media-types"`
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != 300 || len(doc.Versions) != 2 {
+		t.Fatalf("%d %s (%v)", rec.Code, rec.Body, err)
+	}
+	v3, v2 := doc.Versions[0], doc.Versions[1]
+	if v3.Status != "CURRENT" || v3.Version != "3.0" || v3.MinVersion != "3.0" || v3.Links[1].Href != "https://mixmatch.example:5001/volume/v3/" ||
+		v3.MediaTypes[0].Type != "application/vnd.openstack.volume+json;version=3" {
+		t.Errorf("v3 entry %+v", v3)
+	}
+	if v2.Status != "SUPPORTED" || v2.Version != "" || v2.Links[1].Href != "https://mixmatch.example:5001/volume/v2/" {
+		t.Errorf("v2 entry %+v", v2)
+	}
+
+	rec = httptest.NewRecorder()
+	Write(rec, httptest.NewRequest("GET", "http://mm/image", nil), "image", []string{"v2.3", "v1.0"})
+	if rec.Code != 300 || !json.Valid(rec.Body.Bytes()) {
+		t.Fatalf("image: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	Write(rec, httptest.NewRequest("GET", "http://mm/network", nil), "network", []string{"v2.0"})
+	if rec.Code != 200 {
+		t.Fatalf("network: %d", rec.Code)
+	}
+}
