@@ -23,6 +23,7 @@ import (
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/store"
+	"mixmatch/app/versions"
 )
 
 // Auth validates users' tokens at the local Keystone.
@@ -91,6 +92,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
+	if info.Version == "" && p.cfg.Aggregation {
+		versions.Write(w, r, info.Service, p.apiVersions(info.Service))
+		return
+	}
 	if info.Version == "" || info.ResourceType == "" {
 		// Version discovery is the local cloud's; unversioned roots are aggregated
 		// by the versions handler when aggregation is on.
@@ -103,6 +108,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err, "validating the token")
 		return
 	}
+	if p.aggregates(r, info) {
+		p.aggregate(w, r, info, user, userToken)
+		return
+	}
 	t, status, msg := p.locate(r, info, user, userToken)
 	if status != 0 {
 		apierr.Write(w, status, msg)
@@ -113,6 +122,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.forward(w, r, t)
+}
+
+func (p *Proxy) apiVersions(service string) []string {
+	switch service {
+	case "image":
+		return p.cfg.ImageAPIVersions
+	case "volume":
+		return p.cfg.VolumeAPIVersions
+	}
+	return p.cfg.NetworkAPIVersions
 }
 
 // locate picks the SP of a call: header, mapping, broadcast, local.

@@ -26,6 +26,7 @@ import (
 // backend stands in for one cloud's Glance and Cinder: it holds some resources and
 // records every call it received.
 type backend struct {
+	list   []map[string]any // what its list calls answer, newest first
 	name   string
 	server *httptest.Server
 	mu     sync.Mutex
@@ -58,6 +59,8 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	last := strings.ReplaceAll(segs[len(segs)-1], "-", "")
 	switch {
+	case r.Method == http.MethodGet && (last == "images" || last == "detail"):
+		b.serveList(w, r, segs[len(segs)-2])
 	case r.Method == http.MethodPost && (last == "images" || last == "volumes"):
 		id := fmt.Sprintf("%032x", time.Now().UnixNano())
 		b.mu.Lock()
@@ -81,8 +84,41 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"itemNotFound": {"code": 404}}`)
 			return
 		}
+		for _, it := range b.list {
+			if it["id"] == last {
+				json.NewEncoder(w).Encode(it)
+				return
+			}
+		}
 		fmt.Fprintf(w, `{"id": %q, "cloud": %q}`, last, b.name)
 	}
+}
+
+// serveList pages through b.list as Glance and Cinder do: limit, and a marker that
+// must be one of the list's ids.
+func (b *backend) serveList(w http.ResponseWriter, r *http.Request, collection string) {
+	key := "images"
+	if collection == "volumes" {
+		key = "volumes"
+	}
+	q := r.URL.Query()
+	limit := 1000
+	fmt.Sscan(q.Get("limit"), &limit)
+	start := 0
+	if m := q.Get("marker"); m != "" {
+		start = -1
+		for i, it := range b.list {
+			if it["id"] == m {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+	}
+	end := min(start+limit, len(b.list))
+	json.NewEncoder(w).Encode(map[string]any{key: b.list[start:end]})
 }
 
 func (b *backend) received() []call {
@@ -122,9 +158,10 @@ type setup struct {
 
 const localToken = "local-user-token"
 
-func newSetup(t *testing.T, broadcast bool) *setup {
+func newSetup(t *testing.T, broadcast bool, options ...string) *setup {
 	s := &setup{backends: map[string]*backend{}}
-	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = default, remote1, remote2\nsearch_by_broadcast = %v\n", broadcast)
+	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = default, remote1, remote2\nsearch_by_broadcast = %v\n%s",
+		broadcast, strings.Join(options, "\n")+"\n")
 	for _, name := range []string{"default", "remote1", "remote2"} {
 		b := newBackend(t, name)
 		s.backends[name] = b
@@ -323,5 +360,116 @@ func TestUploadsStream(t *testing.T) {
 	}
 	if got := s.backends["default"].received(); got[0].BodyHash != sha256.Sum256(data) {
 		t.Fatal("the upload arrived altered")
+	}
+}
+
+func fillLists(s *setup) {
+	for i, name := range []string{"default", "remote1", "remote2"} {
+		for j := 0; j < 3; j++ {
+			id := fmt.Sprintf("%s%d", name, j)
+			s.backends[name].has[id] = true
+			s.backends[name].list = append(s.backends[name].list, map[string]any{"id": id, "name": "n-" + id,
+				"created_at": fmt.Sprintf("2026-01-%02dT00:00:00Z", 28-j*3-i), "links": []any{}, "size": j})
+		}
+	}
+}
+
+func newAggregatingSetup(t *testing.T) *setup {
+	s := newSetup(t, false, "aggregation = true")
+	fillLists(s)
+	return s
+}
+
+func TestAggregatedImagesPageThroughEveryCloud(t *testing.T) {
+	s := newAggregatingSetup(t)
+	var all []string
+	path := "/image/v2/images?limit=4"
+	for pages := 0; path != ""; pages++ {
+		rec := s.do(t, "GET", path, nil)
+		var body struct {
+			Images []struct{ ID string }
+			Next   string
+			First  string
+			Schema string
+		}
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || body.Schema != "/v2/schemas/images" {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+		for _, im := range body.Images {
+			all = append(all, im.ID)
+		}
+		path = ""
+		if body.Next != "" {
+			if !strings.HasPrefix(body.Next, "/v2/images?") {
+				t.Fatalf("next = %q", body.Next)
+			}
+			path = "/image" + body.Next
+		}
+		if pages > 5 {
+			t.Fatal("endless pages")
+		}
+	}
+	want := "[default0 remote10 remote20 default1 remote11 remote21 default2 remote12 remote22]"
+	if fmt.Sprint(all) != want {
+		t.Fatalf("got %v\nwant %s", all, want)
+	}
+	for _, c := range s.backends["remote1"].received() {
+		if c.Token != "k2k-token-remote1" {
+			t.Fatalf("remote1 got token %q", c.Token)
+		}
+	}
+}
+
+func TestAggregatedVolumeSummaryComesFromDetail(t *testing.T) {
+	s := newAggregatingSetup(t)
+	rec := s.do(t, "GET", "/volume/v3/8a1e/volumes", nil)
+	var body struct{ Volumes []map[string]any }
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Volumes) != 9 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	for _, v := range body.Volumes {
+		if len(v) != 3 || v["id"] == nil || v["name"] == nil || v["links"] == nil {
+			t.Fatalf("summary item %v", v)
+		}
+	}
+	if body.Volumes[0]["id"] != "default0" {
+		t.Fatalf("first by created_at desc: %v", body.Volumes[0])
+	}
+	if got := s.backends["remote2"].received(); got[len(got)-1].Path != "/v3/remoteprojectremote2/volumes/detail" {
+		t.Fatalf("remote2 asked for %s", got[len(got)-1].Path)
+	}
+}
+
+func TestAggregationSurvivesAFailingCloud(t *testing.T) {
+	s := newAggregatingSetup(t)
+	s.backends["remote1"].server.Close()
+	rec := s.do(t, "GET", "/image/v2/images", nil)
+	var body struct{ Images []map[string]any }
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Images) != 6 ||
+		rec.Header().Get(proxy.SkippedHeader) != "remote1" {
+		t.Fatalf("%d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+}
+
+func TestAggregationRefusals(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, path := range []string{"/image/v2/images?marker=nothing-here", "/image/v2/images?limit=-1",
+		"/image/v2/images?sort=name&sort_key=size"} {
+		if rec := s.do(t, "GET", path, nil); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"code":400`) {
+			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	// A plain id as marker, as "openstack image list --marker ID" sends it.
+	rec := s.do(t, "GET", "/image/v2/images?marker=remote21", nil)
+	if rec.Code != 200 || strings.Count(rec.Body.String(), `"id"`) != 3 {
+		t.Fatalf("plain marker: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestVersionDocumentWithAggregation(t *testing.T) {
+	s := newAggregatingSetup(t)
+	rec := s.do(t, "GET", "/image", nil)
+	if rec.Code != 300 || !strings.Contains(rec.Body.String(), `"CURRENT"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

@@ -1,0 +1,250 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"mixmatch/app/aggregate"
+	"mixmatch/app/apierr"
+	"mixmatch/app/keystone"
+	"mixmatch/app/reqinfo"
+	"mixmatch/app/versions"
+)
+
+// aggregated are the collections listed across every SP when aggregation is on.
+var aggregated = map[string]bool{"images": true, "volumes": true, "snapshots": true}
+
+// defaultLimit is each service's page size when the client gives none: Glance's
+// limit_param_default, Cinder's osapi_max_limit.
+var defaultLimit = map[string]int{"image": 25, "volume": 1000, "network": 1000}
+
+// v1VolumeSummaryKeys are the keys of a Cinder v1 summary list item.
+var v1VolumeSummaryKeys = []string{"attachments", "availability_zone", "bootable", "created_at", "display_description",
+	"display_name", "encrypted", "id", "metadata", "multiattach", "size", "snapshot_id", "source_volid", "status", "volume_type"}
+
+// maxListPage bounds the JSON of one upstream page the proxy reads itself.
+const maxListPage = 32 << 20
+
+// SkippedHeader names the SPs an aggregated list lacks because they failed.
+const SkippedHeader = "MM-Skipped-Service-Providers"
+
+func (p *Proxy) aggregates(r *http.Request, info reqinfo.Request) bool {
+	return p.cfg.Aggregation && aggregated[info.ResourceType] && info.IsList(r.Method) &&
+		r.Header.Get("MM-SERVICE-PROVIDER") == ""
+}
+
+// aggregate answers a list call with the merged lists of every enabled SP and every
+// project the user has there.
+func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) {
+	q := r.URL.Query()
+	keys, err := aggregate.ParseSort(q, []aggregate.SortKey{{Key: "created_at", Desc: true}})
+	if err != nil {
+		apierr.Write(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit := defaultLimit[info.Service]
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			apierr.Write(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a non-negative whole number", v))
+			return
+		}
+		limit = min(n, 1000)
+	}
+	marker := q.Get("marker")
+	// The summary volume list is built from detail, as the items need sort keys.
+	summary := info.Service == "volume" && len(info.Rest) == 0
+	base := url.Values{}
+	for k, v := range q {
+		if k != "limit" && k != "marker" {
+			base[k] = v
+		}
+	}
+	var sources []aggregate.Source
+	skip := proxyList(r.Header)
+	for _, sp := range p.cfg.SPs {
+		if !sp.Enabled(info.Service) || skip[sp.SPName] {
+			continue
+		}
+		for _, t := range p.candidates(r.Context(), sp, info, user, userToken) {
+			sources = append(sources, &listSource{p: p, t: t, r: r, query: base, summary: summary})
+		}
+	}
+	res, err := aggregate.Merge(r.Context(), sources, keys, limit, marker)
+	if errors.Is(err, aggregate.ErrBadRequest) {
+		apierr.Write(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		apierr.Write(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	items := make([]map[string]any, len(res.Items))
+	for i, it := range res.Items {
+		items[i] = trim(it, info, summary)
+	}
+	body := map[string]any{info.ResourceType: items}
+	nextQuery := func() string {
+		nq := url.Values{}
+		for k, v := range base {
+			nq[k] = v
+		}
+		nq.Set("limit", strconv.Itoa(limit))
+		nq.Set("marker", res.Next)
+		return nq.Encode()
+	}
+	switch {
+	case info.Service == "image" && info.Version != "v1" && !strings.HasPrefix(info.Version, "v1."):
+		// Glance's links are relative to the endpoint, which is the proxy's /image.
+		path := "/" + info.Version + "/images"
+		body["first"] = path
+		if len(base) > 0 {
+			body["first"] = path + "?" + base.Encode()
+		}
+		body["schema"] = "/" + info.Version + "/schemas/images"
+		if res.Next != "" {
+			body["next"] = path + "?" + nextQuery()
+		}
+	case info.Service == "volume" && res.Next != "":
+		body[info.ResourceType+"_links"] = []map[string]string{{"rel": "next",
+			"href": versions.BaseURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
+	}
+	if len(res.Skipped) > 0 {
+		w.Header().Set(SkippedHeader, strings.Join(res.Skipped, ","))
+		p.logger.Warn("aggregated list without some service providers", "skipped", res.Skipped)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(body)
+}
+
+// trim cuts a detail item back to what the summary list the client asked for holds.
+func trim(it aggregate.Item, info reqinfo.Request, summary bool) map[string]any {
+	if !summary {
+		return it
+	}
+	keep := []string{"id", "links", "name"}
+	if info.Version == "v1" {
+		keep = v1VolumeSummaryKeys
+	}
+	out := map[string]any{}
+	for _, k := range keep {
+		if v, ok := it[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// listSource reads one SP and project's list for the merge.
+type listSource struct {
+	p       *Proxy
+	t       *target
+	r       *http.Request
+	query   url.Values
+	summary bool
+}
+
+func (s *listSource) Key() string { return s.t.sp.Name + "/" + s.t.project }
+func (s *listSource) SP() string  { return s.t.sp.Name }
+
+func (s *listSource) Page(ctx context.Context, marker string, limit int) ([]aggregate.Item, error) {
+	path := s.r.URL.EscapedPath()
+	if s.summary {
+		path = strings.TrimSuffix(path, "/") + "/detail"
+	}
+	q := url.Values{}
+	for k, v := range s.query {
+		q[k] = v
+	}
+	q.Set("limit", strconv.Itoa(limit))
+	if marker != "" {
+		q.Set("marker", marker)
+	}
+	var body map[string]json.RawMessage
+	if err := s.get(ctx, path, q, &body); err != nil {
+		return nil, err
+	}
+	var items []aggregate.Item
+	if err := decode(body[s.t.info.ResourceType], &items); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+func (s *listSource) Find(ctx context.Context, id string) (aggregate.Item, bool, error) {
+	member := s.t.info
+	member.ResourceID = id
+	var body map[string]json.RawMessage
+	err := s.get(ctx, memberPath(member), nil, &body)
+	var se *statusError
+	if errors.As(err, &se) && se.status == http.StatusNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	// Glance answers the bare image; Cinder wraps it: {"volume": {...}}.
+	if inner, ok := body[strings.TrimSuffix(s.t.info.ResourceType, "s")]; ok {
+		var it aggregate.Item
+		return it, true, decode(inner, &it)
+	}
+	raw, _ := json.Marshal(body)
+	var it aggregate.Item
+	return it, true, decode(raw, &it)
+}
+
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %d", e.status) }
+
+func (s *listSource) get(ctx context.Context, path string, q url.Values, out any) error {
+	if s.t.token == "" {
+		return errors.New("no token at this service provider")
+	}
+	u, err := upstreamURL(s.t, &url.URL{Path: path, RawPath: path, RawQuery: q.Encode()})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.p.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Auth-Token", s.t.token)
+	req.Header.Set("Accept", "application/json")
+	if v := s.r.Header.Get("OpenStack-API-Version"); v != "" {
+		req.Header.Set("OpenStack-API-Version", v)
+	}
+	resp, err := s.p.reverse.Transport.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return &statusError{resp.StatusCode}
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxListPage+1))
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxListPage {
+		return fmt.Errorf("a list page larger than %d bytes", maxListPage)
+	}
+	return decode(raw, out)
+}
+
+func decode(raw []byte, out any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	return d.Decode(out)
+}
