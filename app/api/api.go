@@ -8,16 +8,20 @@ import (
 	"github.com/gorilla/mux"
 
 	"mixmatch/app/apierr"
+	"mixmatch/app/config"
+	"mixmatch/app/extend"
 )
 
 // Services are the path prefixes mixmatch answers, one per OpenStack service.
 var Services = []string{"image", "volume", "network"}
 
-// NewRouter builds the handler of one worker; proxy serves the three services.
-func NewRouter(proxy http.Handler) http.Handler {
+// NewRouter builds the handler of one worker; proxy serves the three services, and
+// the extensions' routes come before it.
+func NewRouter(cfg *config.Config, proxy http.Handler) http.Handler {
 	r := mux.NewRouter()
 	// The raw path: ids and names in paths may hold escaped slashes.
 	r.UseEncodedPath()
+	extend.Register(r, cfg, proxy)
 	for _, service := range Services {
 		r.Path("/" + service).Handler(proxy)
 		r.PathPrefix("/" + service + "/").Handler(proxy)

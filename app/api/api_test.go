@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"mixmatch/app/apierr"
+	"mixmatch/app/config"
 )
 
 func TestRoutes(t *testing.T) {
-	h := NewRouter(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := NewRouter(&config.Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, http.StatusNotImplemented, "proxied")
 	}))
 	for _, tc := range []struct {

@@ -49,7 +49,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.ResponseHeaderTimeout = 60 * time.Second
 	transport.MaxIdleConnsPerHost = 32
-	handler := api.NewRouter(proxy.New(cfg, s, local, exchanger, transport, logger))
+	handler := api.NewRouter(cfg, proxy.New(cfg, s, local, exchanger, transport, logger))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
