@@ -72,6 +72,9 @@ type SP struct {
 	VolumeEndpoint  string
 	NetworkEndpoint string
 	EnabledServices []string
+	ConnectTimeout  time.Duration
+	ResponseTimeout time.Duration
+	Retries         int
 }
 
 // Local reports whether this is the local cloud.

@@ -319,6 +319,16 @@ var spOptions = []option[SP]{
 	listOpt("enabled_services", "image, volume",
 		"Services mixmatch routes to this cloud: image, volume, network. Each needs its endpoint.",
 		checkService, func(s *SP) *[]string { return &s.EnabledServices }),
+	secondsOpt("connect_timeout", 10, "Longest wait for a connection to this cloud's services.",
+		func(s *SP) *time.Duration { return &s.ConnectTimeout }),
+	secondsOpt("response_timeout", 60,
+		"Longest wait for the headers of an answer from this cloud's services (image data may then "+
+			"stream for as long as it takes).",
+		func(s *SP) *time.Duration { return &s.ResponseTimeout }),
+	intOpt("retries", 2, 0,
+		"Retries of a call without a body (GET, HEAD, DELETE) after a connection error or a 502, 503 or 504, "+
+			"with exponential backoff.",
+		func(s *SP) *int { return &s.Retries }),
 }
 
 func withDefDoc[T any](o option[T], doc string) option[T] { o.defDoc = doc; return o }

@@ -224,7 +224,7 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, out any
 	if v := s.r.Header.Get("OpenStack-API-Version"); v != "" {
 		req.Header.Set("OpenStack-API-Version", v)
 	}
-	resp, err := s.p.reverse.Transport.RoundTrip(req)
+	resp, err := s.p.transports[s.t.sp.Name].RoundTrip(req)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 	if v := r.Header.Get("OpenStack-API-Version"); v != "" {
 		req.Header.Set("OpenStack-API-Version", v)
 	}
-	resp, err := p.reverse.Transport.RoundTrip(req)
+	resp, err := p.transports[t.sp.Name].RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0 // cancelled: another candidate won

@@ -45,22 +45,29 @@ type Proxy struct {
 	auth    Auth
 	tokens  Tokens
 	logger  *slog.Logger
-	reverse *httputil.ReverseProxy
+	// One reverse proxy and one transport per SP, each with its timeouts.
+	reverse    map[string]*httputil.ReverseProxy
+	transports map[string]http.RoundTripper
 	// Timeout bounds each upstream call's wait for response headers; under FastCGI
 	// nothing cancels a request whose client went away.
 	Timeout time.Duration
 }
 
-// New builds the proxy. transport is the round tripper towards every SP.
-func New(cfg *config.Config, s *store.Store, auth Auth, tokens Tokens, transport http.RoundTripper, logger *slog.Logger) *Proxy {
-	p := &Proxy{cfg: cfg, store: s, auth: auth, tokens: tokens, logger: logger, Timeout: 60 * time.Second}
-	p.reverse = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      transport,
-		FlushInterval:  -1, // image data streams as it comes
-		ModifyResponse: p.modifyResponse,
-		ErrorHandler:   p.errorHandler,
-		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+// New builds the proxy. transport gives the round tripper towards each SP
+// (NewTransport outside tests).
+func New(cfg *config.Config, s *store.Store, auth Auth, tokens Tokens, transport func(*config.SP) http.RoundTripper, logger *slog.Logger) *Proxy {
+	p := &Proxy{cfg: cfg, store: s, auth: auth, tokens: tokens, logger: logger, Timeout: 60 * time.Second,
+		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
+	for _, sp := range cfg.SPs {
+		p.transports[sp.Name] = transport(sp)
+		p.reverse[sp.Name] = &httputil.ReverseProxy{
+			Rewrite:        p.rewrite,
+			Transport:      p.transports[sp.Name],
+			FlushInterval:  -1, // image data streams as it comes
+			ModifyResponse: p.modifyResponse,
+			ErrorHandler:   p.errorHandler,
+			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
 	}
 	return p
 }
@@ -213,7 +220,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	t.in = r
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
 	defer cancel()
-	p.reverse.ServeHTTP(w, r.WithContext(ctx))
+	p.reverse[t.sp.Name].ServeHTTP(w, r.WithContext(ctx))
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
@@ -308,7 +315,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)
 	status := http.StatusBadGateway
-	if errors.Is(err, context.DeadlineExceeded) {
+	var timeout interface{ Timeout() bool }
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout() {
 		status = http.StatusGatewayTimeout
 	}
 	apierr.Write(w, status, fmt.Sprintf("service provider %s did not answer", t.sp.Name))

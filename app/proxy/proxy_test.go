@@ -27,6 +27,10 @@ import (
 // records every call it received.
 type backend struct {
 	list   []map[string]any // what its list calls answer, newest first
+	// failures answers that many calls with 503 before answering properly.
+	failures int
+	// hang holds every call until the channel closes.
+	hang   chan struct{}
 	name   string
 	server *httptest.Server
 	mu     sync.Mutex
@@ -52,7 +56,18 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.calls = append(b.calls, call{Method: r.Method, Path: r.URL.Path, Token: r.Header.Get("X-Auth-Token"),
 		ProxyList: r.Header.Get("MM-PROXY-LIST"), ServiceToken: r.Header.Get("X-Service-Token"),
 		Custom: r.Header.Get("X-Custom"), BodyHash: sha256.Sum256(body)})
+	fail := b.failures > 0
+	if fail {
+		b.failures--
+	}
 	b.mu.Unlock()
+	if b.hang != nil {
+		<-b.hang
+	}
+	if fail {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("X-Openstack-Request-Id", "req-"+b.name)
 	w.Header().Set("Set-Cookie", "backend=secret")
 	w.Header().Set("Content-Type", "application/json")
@@ -160,12 +175,22 @@ const localToken = "local-user-token"
 
 func newSetup(t *testing.T, broadcast bool, options ...string) *setup {
 	s := &setup{backends: map[string]*backend{}}
+	// Options "sp:key = value" go into every [sp_*] section, the others into [DEFAULT].
+	var global, perSP []string
+	for _, o := range options {
+		if rest, ok := strings.CutPrefix(o, "sp:"); ok {
+			perSP = append(perSP, rest)
+		} else {
+			global = append(global, o)
+		}
+	}
 	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = default, remote1, remote2\nsearch_by_broadcast = %v\n%s",
-		broadcast, strings.Join(options, "\n")+"\n")
+		broadcast, strings.Join(global, "\n")+"\n")
 	for _, name := range []string{"default", "remote1", "remote2"} {
 		b := newBackend(t, name)
 		s.backends[name] = b
-		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n", name, b.server.URL, b.server.URL)
+		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n%s\n", name, b.server.URL, b.server.URL,
+			strings.Join(perSP, "\n"))
 	}
 	cfg, err := config.Load(strings.NewReader(conf), "test.conf")
 	if err != nil {
@@ -181,7 +206,7 @@ func newSetup(t *testing.T, broadcast bool, options ...string) *setup {
 	}
 	user := &keystone.Token{}
 	user.Project.ID = "8a1e"
-	s.handler = proxy.New(cfg, s.store, auth{localToken: user}, tokens{}, http.DefaultTransport, slog.New(slog.DiscardHandler))
+	s.handler = proxy.New(cfg, s.store, auth{localToken: user}, tokens{}, proxy.NewTransport, slog.New(slog.DiscardHandler))
 	return s
 }
 
@@ -470,6 +495,32 @@ func TestVersionDocumentWithAggregation(t *testing.T) {
 	s := newAggregatingSetup(t)
 	rec := s.do(t, "GET", "/image", nil)
 	if rec.Code != 300 || !strings.Contains(rec.Body.String(), `"CURRENT"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestRetriesOnlyBodilessCalls(t *testing.T) {
+	s := newSetup(t, false)
+	b := s.backends["default"]
+	b.has[imageKey] = true
+	b.failures = 2
+	if rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil); rec.Code != 200 || len(b.received()) != 3 {
+		t.Fatalf("GET after two 503s: %d after %d calls", rec.Code, len(b.received()))
+	}
+	b.failures = 1
+	before := len(b.received())
+	if rec := s.do(t, "POST", "/image/v2/images", strings.NewReader(`{}`)); rec.Code != 503 || len(b.received()) != before+1 {
+		t.Fatalf("POST: %d after %d calls", rec.Code, len(b.received())-before)
+	}
+}
+
+func TestResponseTimeoutIsA504(t *testing.T) {
+	s := newSetup(t, false, "sp:response_timeout = 1", "sp:retries = 0")
+	b := s.backends["default"]
+	b.hang = make(chan struct{})
+	defer close(b.hang)
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if rec.Code != 504 || !strings.Contains(rec.Body.String(), `"code":504`) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }

@@ -4,8 +4,6 @@ package worker
 import (
 	"context"
 	"io"
-	"net/http"
-	"time"
 
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
@@ -46,10 +44,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.ResponseHeaderTimeout = 60 * time.Second
-	transport.MaxIdleConnsPerHost = 32
-	handler := api.NewRouter(cfg, proxy.New(cfg, s, local, exchanger, transport, logger))
+	handler := api.NewRouter(cfg, proxy.New(cfg, s, local, exchanger, proxy.NewTransport, logger))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
