@@ -16,7 +16,7 @@ import (
 
 type seen struct {
 	sp, body, v1name string
-	length            int64
+	length           int64
 }
 
 func router(t *testing.T) (http.Handler, *seen) {

@@ -40,11 +40,11 @@ type Tokens interface {
 
 // Proxy is the handler of /image, /volume and /network.
 type Proxy struct {
-	cfg     *config.Config
-	store   *store.Store
-	auth    Auth
-	tokens  Tokens
-	logger  *slog.Logger
+	cfg    *config.Config
+	store  *store.Store
+	auth   Auth
+	tokens Tokens
+	logger *slog.Logger
 	// One reverse proxy and one transport per SP, each with its timeouts.
 	reverse    map[string]*httputil.ReverseProxy
 	transports map[string]http.RoundTripper

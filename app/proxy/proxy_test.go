@@ -26,7 +26,7 @@ import (
 // backend stands in for one cloud's Glance and Cinder: it holds some resources and
 // records every call it received.
 type backend struct {
-	list   []map[string]any // what its list calls answer, newest first
+	list []map[string]any // what its list calls answer, newest first
 	// failures answers that many calls with 503 before answering properly.
 	failures int
 	// hang holds every call until the channel closes.
