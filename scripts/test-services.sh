@@ -95,6 +95,12 @@ ensure_memcached() {
 	until_ready memcached_ok || { log "memcached does not answer on 127.0.0.1:11211"; exit 1; }
 }
 
+# The Apache test runs Debian's apache2 with mod_proxy_fcgi in front of real workers.
+ensure_apache() {
+	command -v apache2 >/dev/null || { log "installing apache2"; apt_install apache2; }
+}
+
 ensure_memcached
+ensure_apache
 case ",$engines," in *,postgresql,*) ensure_postgresql ;; esac
 case ",$engines," in *,mysql,*) ensure_mysql ;; esac

@@ -27,8 +27,9 @@ var droppedXHeaders = map[string]bool{"X-Auth-Token": true, "X-Service-Token": t
 
 func copyFiltered(dst, src http.Header, names []string) {
 	for _, name := range names {
-		if v, ok := src[name]; ok {
-			dst[name] = append([]string(nil), v...)
+		// The map holds canonical keys: "Content-Md5", "Openstack-Api-Version".
+		if v, ok := src[http.CanonicalHeaderKey(name)]; ok {
+			dst[http.CanonicalHeaderKey(name)] = append([]string(nil), v...)
 		}
 	}
 	for name, v := range src {

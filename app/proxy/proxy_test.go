@@ -524,3 +524,28 @@ func TestResponseTimeoutIsA504(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+// Image data keeps what resumed and ranged downloads need.
+func TestDownloadHeaders(t *testing.T) {
+	s := newSetup(t, false)
+	s.backends["default"].server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "bytes=10-19" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Range", "bytes 10-19/1000")
+		w.Header().Set("OpenStack-API-Version", r.Header.Get("OpenStack-API-Version"))
+		w.Header().Set("ETag", `"e1"`)
+		w.Header().Set("Content-MD5", "abc")
+		w.Header().Set("Content-Length", "10")
+		w.WriteHeader(http.StatusPartialContent)
+		io.WriteString(w, "0123456789")
+	})
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID+"/file", nil, "Range", "bytes=10-19", "OpenStack-API-Version", "image 2.5")
+	h := rec.Header()
+	if rec.Code != 206 || h.Get("Content-Range") != "bytes 10-19/1000" || h.Get("Content-MD5") != "abc" ||
+		h.Get("Content-Length") != "10" || rec.Body.String() != "0123456789" ||
+		h.Get("OpenStack-API-Version") != "image 2.5" || h.Get("ETag") != `"e1"` {
+		t.Fatalf("%d %v %q", rec.Code, h, rec.Body)
+	}
+}

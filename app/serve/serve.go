@@ -4,9 +4,11 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,7 +93,7 @@ func Serve(ctx context.Context, l net.Listener, fastCGI bool, h http.Handler, lo
 			return
 		}
 		defer t.leave()
-		h.ServeHTTP(w, r)
+		h.ServeHTTP(w, unknownLength(r))
 	})
 	done := make(chan error, 1)
 	go func() { done <- fcgi.Serve(l, tracked) }()
@@ -147,4 +149,25 @@ func (t *tracker) drain() <-chan struct{} {
 		}
 	}
 	return t.idle
+}
+
+// unknownLength fixes a FastCGI request with a chunked body: the web server sends no
+// CONTENT_LENGTH, net/http/fcgi reports a length of 0, and a reverse proxy would
+// then drop the body. One byte is peeked to tell an empty body from a chunked one.
+func unknownLength(r *http.Request) *http.Request {
+	if r.ContentLength != 0 || r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	var one [1]byte
+	n, _ := io.ReadFull(r.Body, one[:])
+	if n == 0 {
+		r.Body = http.NoBody
+		return r
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(one[:n]), r.Body), r.Body}
+	r.ContentLength = -1
+	return r
 }

@@ -1,0 +1,228 @@
+package cmdtest
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mixmatch/app/k2k/k2ktest"
+)
+
+// pattern is deterministic data for uploads and downloads: byte i is i*7 mod 251.
+type pattern struct{ off, n int64 }
+
+func (p *pattern) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	k := int64(len(b))
+	if rest := p.n - p.off; k > rest {
+		k = rest
+	}
+	for i := int64(0); i < k; i++ {
+		b[i] = byte((p.off + i) * 7 % 251)
+	}
+	p.off += k
+	return int(k), nil
+}
+
+func patternSum(n int64) [32]byte {
+	h := sha256.New()
+	io.Copy(h, &pattern{n: n})
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
+
+// glance stands in for the local Glance's image data calls.
+type glance struct {
+	mu       sync.Mutex
+	uploaded [32]byte
+	length   int64
+	chunked  bool
+	tokens   []string
+}
+
+func (g *glance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	g.tokens = append(g.tokens, r.Header.Get("X-Auth-Token"))
+	g.mu.Unlock()
+	switch r.Method {
+	case http.MethodPut:
+		h := sha256.New()
+		n, _ := io.Copy(h, r.Body)
+		g.mu.Lock()
+		copy(g.uploaded[:], h.Sum(nil))
+		g.length, g.chunked = n, len(r.TransferEncoding) > 0
+		g.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	case http.MethodGet:
+		const size = 256 << 20
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.Copy(w, &pattern{n: size})
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Real Apache with mod_proxy_fcgi and the site file of httpd/, in front of two real
+// workers: a chunked 64 MiB upload and a 256 MiB download pass through whole.
+func TestApacheInFrontOfWorkers(t *testing.T) {
+	if _, err := exec.LookPath("apache2"); err != nil {
+		t.Fatal("apache2 is not installed (scripts/test-services.sh installs it)")
+	}
+	dir, err := os.MkdirTemp("", "mixmatch-apache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755) // Apache's children run as www-data
+
+	idp := k2ktest.NewIdP()
+	defer idp.Close()
+	idp.AddUser("user-token", "alice", "a11ce", time.Hour)
+	g := &glance{}
+	gs := httptest.NewServer(g)
+	defer gs.Close()
+
+	conf := filepath.Join(dir, "mixmatch.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("[DEFAULT]\nservice_providers = default\n[database]\nconnection = sqlite:///%s/mm.db\n"+
+		"[auth]\nauth_url = %s\npassword = %s\n[sp_default]\nimage_endpoint = %s\nvolume_endpoint = %s\n",
+		dir, idp.AuthURL(), idp.ServicePassword, gs.URL, gs.URL)), 0o600)
+	if out, code := run(t, "mixmatch-manage", "--config-file", conf, "db_sync"); code != 0 {
+		t.Fatalf("db_sync: %s", out)
+	}
+	for i := 1; i <= 2; i++ {
+		sock := filepath.Join(dir, fmt.Sprintf("fcgi-%d.sock", i))
+		cmd := exec.Command(filepath.Join(binDir, "mixmatch-fcgi"), "--config-file", conf, "--fcgi", "unix:"+sock)
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		lines := bufio.NewScanner(stderr)
+		for lines.Scan() && !strings.Contains(lines.Text(), "mixmatch-fcgi serving") {
+		}
+		go io.Copy(io.Discard, stderr)
+		os.Chmod(sock, 0o666)
+	}
+
+	site, _ := filepath.Abs("../../httpd/mixmatch.conf")
+	port := freePort(t)
+	mods := "/usr/lib/apache2/modules/"
+	main := fmt.Sprintf(`ServerRoot %[1]s
+PidFile %[1]s/apache.pid
+DefaultRuntimeDir %[1]s
+ServerName 127.0.0.1
+User www-data
+Group www-data
+ErrorLog %[1]s/error.log
+LogLevel warn
+Define APACHE_LOG_DIR %[1]s
+Define MIXMATCH_PORT %[2]d
+Define MIXMATCH_RUNDIR %[1]s
+LoadModule mpm_event_module %[3]smod_mpm_event.so
+LoadModule authz_core_module %[3]smod_authz_core.so
+LoadModule proxy_module %[3]smod_proxy.so
+LoadModule proxy_fcgi_module %[3]smod_proxy_fcgi.so
+LoadModule proxy_balancer_module %[3]smod_proxy_balancer.so
+LoadModule slotmem_shm_module %[3]smod_slotmem_shm.so
+LoadModule lbmethod_byrequests_module %[3]smod_lbmethod_byrequests.so
+Include %[4]s
+`, dir, port, mods, site)
+	os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(main), 0o644)
+	apache := exec.Command("apache2", "-f", filepath.Join(dir, "apache2.conf"), "-D", "FOREGROUND")
+	apache.Env = append(os.Environ(), "APACHE_RUN_DIR="+dir)
+	out, _ := os.Create(filepath.Join(dir, "apache.out"))
+	apache.Stdout, apache.Stderr = out, out
+	if err := apache.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { apache.Process.Signal(os.Interrupt); apache.Wait() })
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	// Start-up: poll for the port, bounded.
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			b, _ := os.ReadFile(filepath.Join(dir, "apache.out"))
+			e, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Fatalf("Apache did not start: %s %s", b, e)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A chunked upload: no Content-Length, the body streamed as it is produced.
+	const up = 64 << 20
+	req, _ := http.NewRequest(http.MethodPut, base+"/image/v2/images/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f/file",
+		io.NopCloser(&pattern{n: up}))
+	req.ContentLength = -1
+	req.Header.Set("X-Auth-Token", "user-token")
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	g.mu.Lock()
+	gotLen, gotSum := g.length, g.uploaded
+	g.mu.Unlock()
+	if resp.StatusCode != http.StatusNoContent || gotLen != up || gotSum != patternSum(up) {
+		e, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		t.Fatalf("upload: status %d, Glance got %d bytes (want %d), same data %v; %s", resp.StatusCode, gotLen, up, gotSum == patternSum(up), e)
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, base+"/image/v2/images/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f/file", nil)
+	req.Header.Set("X-Auth-Token", "user-token")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	// Apache 2.4's mod_proxy_fcgi answers a streamed body chunked, without the
+	// worker's Content-Length; the bytes are what counts.
+	if err != nil || resp.StatusCode != 200 || n != 256<<20 || sum != patternSum(256<<20) {
+		t.Fatalf("download: status %d, %d bytes, same data %v, %v", resp.StatusCode, n, sum == patternSum(256<<20), err)
+	}
+	for _, tok := range g.tokens {
+		if tok != "user-token" {
+			t.Fatalf("Glance got token %q", tok)
+		}
+	}
+
+	// Anything else through Apache is the worker's JSON 404.
+	resp, err = http.Get(base + "/image/unknown/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), `"code":404`) {
+		t.Fatalf("404 through Apache: %d %s", resp.StatusCode, b)
+	}
+}
