@@ -12,6 +12,12 @@ runs=(
 	"./app/store/ . ${BENCHTIME:-1s}"
 	# 1,000 requests exactly: the metric is exchanges per 1,000 requests.
 	"./app/k2k/ K2KExchanges 1000x"
+	# 2,000 timed GETs each way inside one run; the metric is the added latency.
+	"./app/proxy/ MappedGET 1x"
+	"./app/proxy/ Concurrent64 20000x"
+	"./app/proxy/ Aggregate 20x"
+	# 2 GiB up and 2 GiB down through a real worker process.
+	"./app/cmdtest/ StreamingRSS 1x"
 )
 for run in "${runs[@]}"; do
 	read -r pkg pattern benchtime <<<"$run"

@@ -43,7 +43,7 @@ type call struct {
 	BodyHash                                             [32]byte
 }
 
-func newBackend(t *testing.T, name string) *backend {
+func newBackend(t testing.TB, name string) *backend {
 	b := &backend{name: name, has: map[string]bool{}}
 	b.server = httptest.NewServer(http.HandlerFunc(b.serve))
 	t.Cleanup(b.server.Close)
@@ -173,7 +173,7 @@ type setup struct {
 
 const localToken = "local-user-token"
 
-func newSetup(t *testing.T, broadcast bool, options ...string) *setup {
+func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
 	s := &setup{backends: map[string]*backend{}}
 	// Options "sp:key = value" go into every [sp_*] section, the others into [DEFAULT].
 	var global, perSP []string
@@ -192,25 +192,36 @@ func newSetup(t *testing.T, broadcast bool, options ...string) *setup {
 		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n%s\n", name, b.server.URL, b.server.URL,
 			strings.Join(perSP, "\n"))
 	}
+	s.handler, s.store = newHandler(t, conf)
+	return s
+}
+
+// newHandler is the proxy on a configuration, a fresh SQLite store, the auth and
+// token stand-ins.
+func newHandler(t testing.TB, conf string) (http.Handler, *store.Store) {
 	cfg, err := config.Load(strings.NewReader(conf), "test.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.store, err = store.Open(context.Background(), dbtest.SQLite(t), store.Options{})
+	st, err := store.Open(context.Background(), dbtest.SQLite(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.store.Close() })
-	if _, err := s.store.Migrate(context.Background(), nil); err != nil {
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	user := &keystone.Token{}
 	user.Project.ID = "8a1e"
-	s.handler = proxy.New(cfg, s.store, auth{localToken: user}, tokens{}, proxy.NewTransport, slog.New(slog.DiscardHandler))
-	return s
+	return proxy.New(cfg, st, auth{localToken: user}, tokens{}, proxy.NewTransport, slog.New(slog.DiscardHandler)), st
 }
 
-func (s *setup) do(t *testing.T, method, path string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
+func newHandlerFromConf(t testing.TB, conf string) http.Handler {
+	h, _ := newHandler(t, conf)
+	return h
+}
+
+func (s *setup) do(t testing.TB, method, path string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(method, path, body)
 	req.Header.Set("X-Auth-Token", localToken)
