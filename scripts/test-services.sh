@@ -100,7 +100,27 @@ ensure_apache() {
 	command -v apache2 >/dev/null || { log "installing apache2"; apt_install apache2; }
 }
 
+# The ingester's tests publish with the real client, oslo.messaging's Notifier.
+ensure_oslo_messaging() {
+	/usr/bin/python3 -c 'import oslo_messaging' 2>/dev/null && return 0
+	log "installing python3-oslo.messaging"
+	apt_install python3-oslo.messaging
+}
+
+rabbitmq_ok() { exec 3<>/dev/tcp/127.0.0.1/5672 && exec 3<&-; }
+# RabbitMQ runs on go-svc machines; start it if it stopped, install it on a bare Debian.
+ensure_rabbitmq() {
+	[ -n "${MIXMATCH_TEST_RABBITMQ:-}" ] && return 0
+	rabbitmq_ok 2>/dev/null && return 0
+	command -v rabbitmq-server >/dev/null || { log "installing rabbitmq-server"; apt_install rabbitmq-server; }
+	log "starting rabbitmq"
+	rabbitmq-server -detached
+	until_ready rabbitmq_ok || { log "rabbitmq does not answer on 127.0.0.1:5672"; exit 1; }
+}
+
 ensure_memcached
 ensure_apache
+ensure_rabbitmq
+ensure_oslo_messaging
 case ",$engines," in *,postgresql,*) ensure_postgresql ;; esac
 case ",$engines," in *,mysql,*) ensure_mysql ;; esac

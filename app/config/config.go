@@ -64,17 +64,19 @@ type Config struct {
 // SP is one [sp_<name>] section.
 type SP struct {
 	// Name is the name in [DEFAULT] service_providers, stored in resource_sp.
-	Name            string
-	SPName          string
-	Messagebus      *Messagebus
-	AuthURL         string
-	ImageEndpoint   string
-	VolumeEndpoint  string
-	NetworkEndpoint string
-	EnabledServices []string
-	ConnectTimeout  time.Duration
-	ResponseTimeout time.Duration
-	Retries         int
+	Name                  string
+	SPName                string
+	Messagebus            *Messagebus
+	AuthURL               string
+	ImageEndpoint         string
+	VolumeEndpoint        string
+	NetworkEndpoint       string
+	EnabledServices       []string
+	NotificationQueue     string
+	NotificationExchanges []string
+	ConnectTimeout        time.Duration
+	ResponseTimeout       time.Duration
+	Retries               int
 }
 
 // Local reports whether this is the local cloud.
@@ -291,6 +293,9 @@ func (l *loader) loadSP(name string) *SP {
 	}
 	if sp.SPName == "" {
 		sp.SPName = name
+	}
+	if sp.NotificationQueue == "" {
+		sp.NotificationQueue = "mixmatch.notifications." + name
 	}
 	return sp
 }

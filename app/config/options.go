@@ -180,6 +180,13 @@ func checkService(v string) error {
 	return nil
 }
 
+func checkExchange(v string) error {
+	if strings.ContainsAny(v, " \t") || len(v) > 255 {
+		return fmt.Errorf("%q is not an exchange name", v)
+	}
+	return nil
+}
+
 func checkHostPort(v string) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || host == "" {
@@ -319,6 +326,14 @@ var spOptions = []option[SP]{
 	listOpt("enabled_services", "image, volume",
 		"Services mixmatch routes to this cloud: image, volume, network. Each needs its endpoint.",
 		checkService, func(s *SP) *[]string { return &s.EnabledServices }),
+	withDefDoc(strOpt("notification_queue", "",
+		"The ingester's own durable queue on this cloud's bus, so that it takes no message "+
+			"from other consumers such as Ceilometer.",
+		func(s *SP) *string { return &s.NotificationQueue }), "mixmatch.notifications.<name>"),
+	listOpt("notification_exchanges", "glance, openstack, cinder",
+		"Exchanges the queue is bound to with routing key notifications.info: Glance publishes "+
+			"to glance, Cinder to openstack ([DEFAULT] control_exchange), some deployments to cinder.",
+		checkExchange, func(s *SP) *[]string { return &s.NotificationExchanges }),
 	secondsOpt("connect_timeout", 10, "Longest wait for a connection to this cloud's services.",
 		func(s *SP) *time.Duration { return &s.ConnectTimeout }),
 	secondsOpt("response_timeout", 60,

@@ -1,17 +1,22 @@
 // Package ingest is mixmatch-ingester: it learns where resources live from each
-// cloud's notifications.
+// cloud's notifications (volumes, snapshots and images created, deleted, transferred).
 package ingest
 
 import (
 	"context"
 	"errors"
 	"io"
+	"sync"
+	"time"
 
 	"mixmatch/app/cmdline"
 )
 
-// Run checks configuration and database; consuming notifications is not built yet,
-// and saying so beats a process that runs and learns nothing.
+// tombstoneAge is how long a deletion is remembered against a late create.
+const tombstoneAge = 7 * 24 * time.Hour
+
+// Run starts one consumer per SP with a messagebus and runs until ctx ends
+// (SIGTERM), when each consumer applies and acks what it holds.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var configFile string
 	fs := cmdline.NewFlagSet("mixmatch-ingester", stderr, &configFile)
@@ -21,7 +26,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cmdline.NoArgs(fs); err != nil {
 		return err
 	}
-	cfg, _, err := cmdline.LoadConfig(configFile, stderr)
+	cfg, logger, err := cmdline.LoadConfig(configFile, stderr)
 	if err != nil {
 		return err
 	}
@@ -30,5 +35,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	return errors.New("consuming notifications is not implemented in this build")
+	var wg sync.WaitGroup
+	for _, sp := range cfg.SPs {
+		if sp.Messagebus == nil {
+			logger.Info("no messagebus; not listening", "sp", sp.Name)
+			continue
+		}
+		c := &Consumer{SP: sp, Store: s, Logger: logger}
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Run(ctx) }()
+	}
+	go prune(ctx, s, logger)
+	wg.Wait()
+	if ctx.Err() == nil {
+		return errors.New("no service provider has a messagebus to listen to")
+	}
+	logger.Info("mixmatch-ingester stopped")
+	return nil
 }
