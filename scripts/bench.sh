@@ -16,6 +16,8 @@ runs=(
 	"./app/proxy/ MappedGET 1x"
 	"./app/proxy/ Concurrent64 20000x"
 	"./app/proxy/ Aggregate 20x"
+	# A 20,000-notification backlog, then a steady 2,000/s, on the real RabbitMQ.
+	"./app/ingest/ Ingest 1x"
 	# 2 GiB up and 2 GiB down through a real worker process.
 	"./app/cmdtest/ StreamingRSS 1x"
 )

@@ -189,6 +189,7 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 	}
 	c.Stats.Applied.Add(int64(len(ops)))
 	c.Stats.Batches.Add(1)
+	c.Logger.Debug("notifications recorded", "sp", c.SP.Name, "messages", len(batch), "changes", len(ops))
 	if c.OnBatch != nil {
 		c.OnBatch(batch)
 	}

@@ -37,7 +37,7 @@ type bus struct {
 
 // newBus makes a queue and two exchanges of its own on the real RabbitMQ, and a
 // fresh SQLite store.
-func newBus(t *testing.T) *bus {
+func newBus(t testing.TB) *bus {
 	t.Helper()
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
@@ -87,15 +87,19 @@ func newBus(t *testing.T) *bus {
 	return b
 }
 
-func (b *bus) consumer(t *testing.T) *Consumer {
+func (b *bus) consumer(t testing.TB) *Consumer {
 	return &Consumer{SP: b.sp, Store: b.store, Logger: slog.New(slog.DiscardHandler), Prefetch: 64,
 		OnBatch: func(batch []amqp.Delivery) { b.seen <- len(batch) }}
 }
 
-func (b *bus) publish(t *testing.T, exchange int, body []byte) {
+func (b *bus) publish(t testing.TB, exchange int, body []byte) {
+	b.publishWith(t, exchange, body, nil)
+}
+
+func (b *bus) publishWith(t testing.TB, exchange int, body []byte, headers amqp.Table) {
 	t.Helper()
 	err := b.ch.PublishWithContext(context.Background(), b.sp.NotificationExchanges[exchange], "notifications.info", false, false,
-		amqp.Publishing{ContentType: "application/json", Body: body})
+		amqp.Publishing{ContentType: "application/json", Body: body, Headers: headers})
 	if err != nil {
 		t.Fatal(err)
 	}
