@@ -2,8 +2,8 @@ package ingest
 
 import (
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"testing"
