@@ -8,7 +8,7 @@ RUN_ADDR  ?= 127.0.0.1:5001
 # servers they need are installed and running.
 TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout 8m
 
-.PHONY: build test run e2e bench lint sample clean
+.PHONY: build test run demo e2e bench lint sample clean
 
 build: $(BINARIES)
 
@@ -27,8 +27,15 @@ run: build
 	bin/mixmatch-manage db_sync
 	exec bin/mixmatch-fcgi --http $(RUN_ADDR)
 
-e2e: build
+# A local federation: real Keystone, Glance, Apache and RabbitMQ, a stand-in remote
+# cloud, mixmatch in the catalog. `make demo` leaves it running in ./var/demo.
+e2e: build bin/mixmatch-standin
 	scripts/e2e.sh
+
+demo: build bin/mixmatch-standin
+	scripts/federation.sh stop var/demo
+	scripts/federation.sh start var/demo
+	scripts/demo-help.sh var/demo
 
 bench:
 	scripts/test-services.sh

@@ -85,6 +85,9 @@ type target struct {
 	learn bool
 	// in is the client's request; ReverseProxy hands its hooks the outgoing one.
 	in *http.Request
+	// userProject is the project of the user's local token: where a resource created
+	// in the local cloud without a project in its path lives.
+	userProject string
 }
 
 type ctxKey struct{}
@@ -124,6 +127,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, status, msg)
 		return
 	}
+	t.userProject = user.Project.ID
 	if err := p.authorize(r.Context(), t, user, userToken); err != nil {
 		p.fail(w, r, err, "getting a token at "+t.sp.Name)
 		return
@@ -300,6 +304,9 @@ func (p *Proxy) remember(ctx context.Context, t *target, id string) {
 	if t.sp.Local() || project == "" {
 		project = t.info.ProjectID
 	}
+	if project == "" {
+		project = t.userProject
+	}
 	err := p.store.Upsert(ctx, store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id,
 		ResourceSP: t.sp.Name, ProjectID: project})
 	if err != nil {
@@ -342,6 +349,7 @@ func (p *Proxy) relocate(w http.ResponseWriter, r *http.Request, stale *target) 
 		apierr.Write(w, status, msg)
 		return
 	}
+	t.userProject = user.Project.ID
 	p.forward(w, r, t)
 }
 

@@ -345,7 +345,7 @@ func TestCreatesAreLearned(t *testing.T) {
 	if rec.Code != 201 || json.Unmarshal(rec.Body.Bytes(), &img) != nil {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
-	if m, err := s.store.Find(context.Background(), "images", img.ID); err != nil || m.ResourceSP != "default" {
+	if m, err := s.store.Find(context.Background(), "images", img.ID); err != nil || m.ResourceSP != "default" || m.ProjectID != "8a1e" {
 		t.Fatalf("image create not learned: %+v %v", m, err)
 	}
 	rec = s.do(t, "POST", "/volume/v3/8a1e/volumes", strings.NewReader(`{"volume": {"size": 1}}`), "MM-SERVICE-PROVIDER", "remote1")

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Prints how to use the federation `make demo` started in DIR.
+set -euo pipefail
+dir=$1
+# shellcheck disable=SC1091
+. "$dir/env"
+cat <<TXT
+
+The federation runs (stop it with: scripts/federation.sh stop $dir). Try, as the demo user:
+
+  export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=demo OS_PASSWORD=$KEYSTONE_DEMO_PASSWORD \\
+         OS_PROJECT_NAME=demo OS_USER_DOMAIN_ID=default OS_PROJECT_DOMAIN_ID=default OS_IDENTITY_API_VERSION=3
+  head -c 1048576 /dev/urandom > /tmp/disk.raw
+  openstack image create --disk-format raw --container-format bare --file /tmp/disk.raw mine
+  openstack image create --disk-format raw --container-format bare --file /tmp/disk.raw theirs@remote1
+  openstack image list
+  openstack volume list
+  bin/mixmatch-manage --config-file $MIXMATCH_CONF mappings list
+
+mixmatch is at $MIXMATCH_URL (Apache, two FastCGI workers); logs in $dir.
+TXT

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# A small federation on loopback, out of real parts where they can run here:
+#   - the local cloud (IdP): Debian's keystone (scripts/keystone.sh) and glance-api
+#     (scripts/glance.sh), notifying the local RabbitMQ;
+#   - mixmatch: two mixmatch-fcgi workers behind real Apache (httpd/mixmatch.conf),
+#     and mixmatch-ingester listening to the local cloud's notifications;
+#   - the catalog's image and volume endpoints replaced by mixmatch's, as an operator
+#     does it;
+#   - a remote cloud "remote1": bin/mixmatch-standin (a Keystone SP verifying the
+#     local Keystone's SAML assertions, and stand-ins of its Glance and Cinder),
+#     registered in the local Keystone as service provider remote1.
+#
+#   scripts/federation.sh start DIR   start it all; prints the environment (DIR/env)
+#   scripts/federation.sh stop DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+cmd=${1:-}
+dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+log() { printf 'federation.sh: %s\n' "$*" >&2; }
+
+stop() {
+	for p in "$dir"/*.pid; do
+		[ -f "$p" ] || continue
+		kill "$(cat "$p")" 2>/dev/null || true
+		rm -f "$p"
+	done
+	[ -d "$dir/glance" ] && scripts/glance.sh stop "$dir/glance"
+	[ -d "$dir/keystone" ] && scripts/keystone.sh stop "$dir/keystone"
+	return 0
+}
+if [ "$cmd" = stop ]; then stop; exit 0; fi
+[ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+trap 'log "start-up failed; stopping what started"; stop' ERR
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# until_ready CMD...: a server start-up, bounded at 30 s.
+until_ready() {
+	for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+
+scripts/test-services.sh
+command -v openstack >/dev/null || {
+	log "installing python3-openstackclient"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-openstackclient >/dev/null
+}
+scripts/keystone.sh start "$dir/keystone" >/dev/null
+scripts/glance.sh start "$dir/glance" "$dir/keystone" >/dev/null
+# shellcheck disable=SC1091
+. "$dir/keystone/env"
+# shellcheck disable=SC1091
+. "$dir/glance/env"
+export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_PASSWORD OS_PROJECT_NAME=admin \
+	OS_USER_DOMAIN_ID=default OS_PROJECT_DOMAIN_ID=default OS_IDENTITY_API_VERSION=3 OS_INTERFACE=public
+
+# The remote cloud.
+remote_volume=7c0ffee0-0000-4000-8000-00000000beef
+bin/mixmatch-standin --idp-metadata "$KEYSTONE_URL/OS-FEDERATION/saml2/metadata" --volume "$remote_volume" \
+	>"$dir/standin.env" 2>"$dir/standin.log" &
+echo $! >"$dir/standin.pid"
+until_ready grep -q STANDIN_PROJECT_ID "$dir/standin.env"
+# shellcheck disable=SC1091
+. "$dir/standin.env"
+openstack service provider create --auth-url "$STANDIN_AUTH_URL" --service-provider-url "$STANDIN_SP_URL" \
+	--enable remote1 >/dev/null
+
+# mixmatch.
+port=$(free_port)
+cat >"$dir/mixmatch.conf" <<EOF
+[DEFAULT]
+service_providers = default, remote1
+aggregation = true
+search_by_broadcast = true
+debug = true
+[database]
+connection = sqlite:///$dir/mixmatch.db
+[auth]
+auth_url = $KEYSTONE_URL
+username = admin
+password = $KEYSTONE_ADMIN_PASSWORD
+project_name = admin
+[sp_default]
+auth_url = $KEYSTONE_URL
+image_endpoint = $GLANCE_URL
+enabled_services = image
+messagebus = rabbit://guest:guest@127.0.0.1:5672/
+notification_queue = mixmatch.notifications.demo-$port
+notification_exchanges = glance
+[sp_remote1]
+sp_name = remote1
+image_endpoint = $STANDIN_ENDPOINT
+volume_endpoint = $STANDIN_ENDPOINT
+enabled_services = image, volume
+EOF
+bin/mixmatch-manage --config-file "$dir/mixmatch.conf" db_sync >/dev/null
+chmod 755 "$dir"
+for i in 1 2; do
+	bin/mixmatch-fcgi --config-file "$dir/mixmatch.conf" --fcgi "unix:$dir/fcgi-$i.sock" 2>"$dir/worker-$i.log" &
+	echo $! >"$dir/worker-$i.pid"
+	until_ready test -S "$dir/fcgi-$i.sock"
+	chmod 666 "$dir/fcgi-$i.sock" # Apache's children run as www-data
+done
+bin/mixmatch-ingester --config-file "$dir/mixmatch.conf" 2>"$dir/ingester.log" &
+echo $! >"$dir/ingester.pid"
+until_ready grep -q "consuming notifications" "$dir/ingester.log"
+
+mods=/usr/lib/apache2/modules
+cat >"$dir/apache2.conf" <<EOF
+ServerRoot $dir
+PidFile $dir/apache.pid
+DefaultRuntimeDir $dir
+ServerName 127.0.0.1
+User www-data
+Group www-data
+ErrorLog $dir/apache-error.log
+Define APACHE_LOG_DIR $dir
+Define MIXMATCH_PORT $port
+Define MIXMATCH_RUNDIR $dir
+LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule proxy_module $mods/mod_proxy.so
+LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
+LoadModule proxy_balancer_module $mods/mod_proxy_balancer.so
+LoadModule slotmem_shm_module $mods/mod_slotmem_shm.so
+LoadModule lbmethod_byrequests_module $mods/mod_lbmethod_byrequests.so
+Include $repo/httpd/mixmatch.conf
+EOF
+apache2 -f "$dir/apache2.conf" -k start
+mixmatch=http://127.0.0.1:$port
+until_ready curl -s -o /dev/null "$mixmatch/compute"
+
+# The catalog: image and volume point at mixmatch, as an operator replaces them.
+openstack service create --name glance image -f value -c id >/dev/null
+openstack service create --name cinderv3 volumev3 -f value -c id >/dev/null
+for iface in public internal admin; do
+	openstack endpoint create --region RegionOne image "$iface" "$mixmatch/image" >/dev/null
+	openstack endpoint create --region RegionOne volumev3 "$iface" "$mixmatch/volume/v3/%(project_id)s" >/dev/null
+done
+trap - ERR
+
+{
+	echo "MIXMATCH_URL=$mixmatch"
+	echo "MIXMATCH_CONF=$dir/mixmatch.conf"
+	echo "GLANCE_URL=$GLANCE_URL"
+	echo "REMOTE_VOLUME=$remote_volume"
+	cat "$dir/keystone/env" "$dir/standin.env"
+} | tee "$dir/env"
