@@ -90,7 +90,9 @@ func (c *Cloud) glance(w http.ResponseWriter, r *http.Request, rest []string, pr
 		for _, img := range c.images {
 			list = append(list, img)
 		}
-		sort.Slice(list, func(i, j int) bool { return fmt.Sprint(list[i]["created_at"], list[i]["id"]) > fmt.Sprint(list[j]["created_at"], list[j]["id"]) })
+		sort.Slice(list, func(i, j int) bool {
+			return fmt.Sprint(list[i]["created_at"], list[i]["id"]) > fmt.Sprint(list[j]["created_at"], list[j]["id"])
+		})
 		json.NewEncoder(w).Encode(map[string]any{"images": list, "first": "/v2/images", "schema": "/v2/schemas/images"})
 	case len(rest) >= 1:
 		img, ok := c.images[rest[0]]
