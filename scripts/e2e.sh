@@ -70,6 +70,10 @@ openstack image show "$remote_id" >/dev/null 2>&1 && fail "deleted remote image 
 glance_has "$local_id" && fail "deleted image still in the local Glance"
 ok "openstack image delete: gone from both clouds; the ingester dropped the local mapping"
 
+MIXMATCH_E2E_ENV=$work/fed/env go test -tags e2e -count=1 -timeout 5m ./app/e2etest/ >"$work/gophercloud.log" 2>&1 ||
+	fail "gophercloud: $(tail -n 20 "$work/gophercloud.log")"
+ok "gophercloud (Go): create, upload, download, paged list and volume list through the catalog"
+
 code=$(curl -s -o "$work/body" -w '%{http_code}' "$MIXMATCH_URL/image/not-a-version/images")
 [ "$code" = 404 ] && grep -q '"code":404' "$work/body" || fail "GET /image/not-a-version answered $code"
 ok "a path outside the API answers a JSON 404 through Apache"

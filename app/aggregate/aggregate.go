@@ -273,10 +273,20 @@ func Merge(ctx context.Context, sources []Source, keys []SortKey, limit int, mar
 // fill reads the source's next page; a failing source drops out of this list.
 func (s *stream) fill(ctx context.Context, keys []SortKey) {
 	for s.more && len(s.buf) == 0 {
-		items, err := s.src.Page(ctx, s.fetched, s.limit)
+		marker := s.fetched
+		items, err := s.src.Page(ctx, marker, s.limit)
 		if err != nil {
 			s.failed, s.more = true, false
 			return
+		}
+		// A source that answers with its marker item again (or ignores the marker)
+		// must not make the list go round in circles.
+		if marker != "" && len(items) > 0 && items[0].ID() == marker {
+			items = items[1:]
+			if len(items) == 0 {
+				s.more = false
+				return
+			}
 		}
 		s.more = len(items) > 0 && len(items) >= s.limit
 		for _, it := range items {

@@ -252,3 +252,30 @@ func TestParseSort(t *testing.T) {
 		}
 	}
 }
+
+// A source that ignores the marker and answers its first page again ends the list
+// instead of repeating it forever.
+type stubborn struct{ fakeSource }
+
+func (s *stubborn) Page(ctx context.Context, _ string, limit int) ([]Item, error) {
+	return s.fakeSource.Page(ctx, "", limit)
+}
+
+func TestASourceIgnoringMarkersEnds(t *testing.T) {
+	src := &stubborn{fakeSource{key: "s", sp: "s", keys: byCreatedDesc, items: []Item{{"id": "a", "created_at": "2"}, {"id": "b", "created_at": "1"}}}}
+	marker, seen := "", 0
+	for page := 0; page < 10; page++ {
+		res, err := Merge(context.Background(), []Source{src}, byCreatedDesc, 1, marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(res.Items)
+		if res.Next == "" {
+			break
+		}
+		marker = res.Next
+	}
+	if seen > 3 {
+		t.Fatalf("%d items listed from a source of 2", seen)
+	}
+}
