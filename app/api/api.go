@@ -15,12 +15,15 @@ import (
 // Services are the path prefixes mixmatch answers, one per OpenStack service.
 var Services = []string{"image", "volume", "network"}
 
-// NewRouter builds the handler of one worker; proxy serves the three services, and
-// the extensions' routes come before it.
-func NewRouter(cfg *config.Config, proxy http.Handler) http.Handler {
+// NewRouter builds the handler of one worker; proxy serves the three services, the
+// extensions' routes come before it, and health answers /healthcheck itself.
+func NewRouter(cfg *config.Config, proxy, health http.Handler) http.Handler {
 	r := mux.NewRouter()
 	// The raw path: ids and names in paths may hold escaped slashes.
 	r.UseEncodedPath()
+	if health != nil {
+		r.Methods(http.MethodGet, http.MethodHead).Path("/healthcheck").Handler(health)
+	}
 	extend.Register(r, cfg, proxy)
 	for _, service := range Services {
 		r.Path("/" + service).Handler(proxy)

@@ -13,12 +13,16 @@ import (
 func TestRoutes(t *testing.T) {
 	h := NewRouter(&config.Config{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, http.StatusNotImplemented, "proxied")
+	}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, http.StatusTeapot, "health")
 	}))
 	for _, tc := range []struct {
 		method, path string
 		status       int
 	}{
 		{"GET", "/", 404},
+		{"GET", "/healthcheck", 418},
+		{"POST", "/healthcheck", 404},
 		{"GET", "/compute/v2.1/servers", 404},
 		{"DELETE", "/images", 404},
 		{"GET", "/imagefoo", 404},

@@ -149,6 +149,15 @@ func TestWorkerServesAndStopsOnSIGTERM(t *testing.T) {
 		t.Fatalf("GET /compute: %d %+v %v", resp.StatusCode, body, err)
 	}
 
+	resp, err = http.Get("http://" + addr + "/healthcheck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /healthcheck: %d", resp.StatusCode)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"mixmatch/app/apierr"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
+	"mixmatch/app/reqlog"
 	"mixmatch/app/versions"
 )
 
@@ -78,6 +79,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 			sources = append(sources, &listSource{p: p, t: t, r: r, query: base, summary: summary})
 		}
 	}
+	reqlog.SetTarget(r.Context(), "aggregate")
 	res, err := aggregate.Merge(r.Context(), sources, keys, limit, marker)
 	if errors.Is(err, aggregate.ErrBadRequest) {
 		apierr.Write(w, http.StatusBadRequest, err.Error())

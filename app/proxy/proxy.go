@@ -19,9 +19,11 @@ import (
 
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/health"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
+	"mixmatch/app/reqlog"
 	"mixmatch/app/store"
 	"mixmatch/app/versions"
 )
@@ -51,6 +53,8 @@ type Proxy struct {
 	// Timeout bounds each upstream call's wait for response headers; under FastCGI
 	// nothing cancels a request whose client went away.
 	Timeout time.Duration
+	// Tracker, when set, hears what each SP answered (for /healthcheck?detail).
+	Tracker *health.Tracker
 }
 
 // New builds the proxy. transport gives the round tripper towards each SP
@@ -222,6 +226,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	}
 	t.url = u
 	t.in = r
+	reqlog.SetTarget(r.Context(), t.sp.Name)
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
 	defer cancel()
 	p.reverse[t.sp.Name].ServeHTTP(w, r.WithContext(ctx))
@@ -248,6 +253,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	t := resp.Request.Context().Value(ctxKey{}).(*target)
+	p.Tracker.Observe(t.sp.Name, resp.StatusCode, nil)
 	if t.mapped && resp.StatusCode == http.StatusNotFound && replayable(resp.Request) {
 		resp.Body.Close()
 		return errStale
@@ -321,6 +327,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)
+	p.Tracker.Observe(t.sp.Name, 0, err)
 	status := http.StatusBadGateway
 	var timeout interface{ Timeout() bool }
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout() {

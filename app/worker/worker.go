@@ -7,8 +7,10 @@ import (
 
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
+	"mixmatch/app/health"
 	"mixmatch/app/k2k"
 	"mixmatch/app/proxy"
+	"mixmatch/app/reqlog"
 	"mixmatch/app/serve"
 )
 
@@ -44,7 +46,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler := api.NewRouter(cfg, proxy.New(cfg, s, local, exchanger, proxy.NewTransport, logger))
+	tracker := health.NewTracker()
+	prox := proxy.New(cfg, s, local, exchanger, proxy.NewTransport, logger)
+	prox.Tracker = tracker
+	cache := "disabled"
+	if cfg.Cache.Enabled && cfg.Auth.Caching {
+		cache = cfg.Cache.Backend
+	}
+	handler := reqlog.Middleware(logger, api.NewRouter(cfg, prox,
+		health.Handler(s, cache, cfg.ServiceProviders, tracker)))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err

@@ -1,0 +1,104 @@
+// Package reqlog writes one structured line per request: request id, service,
+// method, path, target service provider, status, bytes and duration. Tokens never
+// appear: only a short hash of the one the request carried.
+package reqlog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"mixmatch/app/keystone"
+)
+
+// Header carries the request id, as OpenStack services name it.
+const Header = "X-Openstack-Request-Id"
+
+type entry struct {
+	mu sync.Mutex
+	sp string
+}
+
+type ctxKey struct{}
+
+// SetTarget records the service provider a request went to.
+func SetTarget(ctx context.Context, sp string) {
+	if e, ok := ctx.Value(ctxKey{}).(*entry); ok {
+		e.mu.Lock()
+		e.sp = sp
+		e.mu.Unlock()
+	}
+}
+
+var requestIDRE = regexp.MustCompile(`^req-[0-9a-fA-F-]{1,64}$`)
+
+// Middleware logs every request once it is answered. A client's request id in the
+// OpenStack form is kept; any other is replaced, so logs cannot be forged.
+func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(Header)
+		if !requestIDRE.MatchString(id) {
+			b := make([]byte, 16)
+			rand.Read(b)
+			h := hex.EncodeToString(b)
+			id = "req-" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+			r.Header.Set(Header, id)
+		}
+		e := &entry{}
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, e)))
+		e.mu.Lock()
+		sp := e.sp
+		e.mu.Unlock()
+		service, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		attrs := []any{"request_id", id, "service", service, "method", r.Method, "path", r.URL.Path,
+			"sp", sp, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if tok := r.Header.Get("X-Auth-Token"); tok != "" {
+			attrs = append(attrs, "token", keystone.ShortHash(tok))
+		}
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelWarn
+		}
+		logger.Log(r.Context(), level, "request", attrs...)
+	})
+}
+
+// recorder notes the status and size of an answer; Unwrap lets
+// http.ResponseController reach the writer's Flush, which streaming needs.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = status, true
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush passes through for writers that wrap us without ResponseController.
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

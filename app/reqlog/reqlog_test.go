@@ -1,0 +1,56 @@
+package reqlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestOneLinePerRequest(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	h := Middleware(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetTarget(r.Context(), "remote1")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("streaming cannot flush through the log middleware: %v", err)
+		}
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte("hello"))
+	}))
+	for _, id := range []string{"req-0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f", "forged\nline"} {
+		buf.Reset()
+		req := httptest.NewRequest("POST", "/volume/v3/8a1e/volumes", nil)
+		req.Header.Set("X-Auth-Token", "gAAAAAB-secret-token")
+		req.Header.Set(Header, id)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil || strings.Count(buf.String(), "\n") != 1 {
+			t.Fatalf("not one JSON line: %q", buf.String())
+		}
+		for k, want := range map[string]any{"service": "volume", "method": "POST", "path": "/volume/v3/8a1e/volumes",
+			"sp": "remote1", "status": float64(201), "bytes": float64(5)} {
+			if line[k] != want {
+				t.Errorf("%s = %v, want %v", k, line[k], want)
+			}
+		}
+		if _, ok := line["duration_ms"]; !ok {
+			t.Error("no duration")
+		}
+		if strings.Contains(buf.String(), "secret-token") || len(line["token"].(string)) != 12 {
+			t.Fatalf("token in the log: %s", buf.String())
+		}
+		got := line["request_id"].(string)
+		if id == "forged\nline" {
+			if !regexp.MustCompile(`^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`).MatchString(got) {
+				t.Errorf("generated request id %q", got)
+			}
+		} else if got != id {
+			t.Errorf("request id %q, want the client's %q", got, id)
+		}
+	}
+}
