@@ -111,7 +111,8 @@ func TestWorkerServesAndStopsOnSIGTERM(t *testing.T) {
 	if out, code := run(t, "mixmatch-manage", "--config-file", conf, "db_sync"); code != 0 {
 		t.Fatalf("db_sync: exit %d: %s", code, out)
 	}
-	cmd := exec.Command(filepath.Join(binDir, "mixmatch-fcgi"), "--config-file", conf, "--http", "127.0.0.1:0")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(filepath.Join(binDir, "mixmatch-fcgi"), "--config-file", conf, "--http", "127.0.0.1:0", "--metrics", metricsAddr)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +157,19 @@ func TestWorkerServesAndStopsOnSIGTERM(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /healthcheck: %d", resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`mixmatch_requests_total{method="GET",service="healthcheck",sp="",status="200"} 1`,
+		`mixmatch_requests_total{method="GET",service="compute",sp="",status="404"} 1`, "mixmatch_k2k_exchanges_total 0",
+		`mixmatch_token_cache_total{result="miss"}`} {
+		if !strings.Contains(string(scraped), want) {
+			t.Fatalf("metrics lack %s:\n%s", want, scraped)
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

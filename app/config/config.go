@@ -47,6 +47,8 @@ type Config struct {
 		Caching           bool
 		CacheTime         time.Duration
 	}
+	MetricsListen string
+
 	Cache struct {
 		Enabled         bool
 		Backend         string // "memory" or "memcached"

@@ -276,6 +276,12 @@ var groups = []group{
 			"Longest time a token validation is cached; K2K tokens are cached until they expire.",
 			func(c *Config) *time.Duration { return &c.Auth.CacheTime }),
 	}},
+	{name: "metrics", help: "Prometheus metrics.", opts: []option[Config]{
+		strOpt("listen", "",
+			"HOST:PORT where GET /metrics is served; no value serves none. Each process needs its own: "+
+				"mixmatch-fcgi's --metrics flag overrides it per worker.",
+			func(c *Config) *string { return &c.MetricsListen }),
+	}},
 	{name: "cache", help: "Where cached tokens live.", opts: []option[Config]{
 		boolOpt("enabled", true, "Use a cache at all.", func(c *Config) *bool { return &c.Cache.Enabled }),
 		choiceOpt("backend", "memory",

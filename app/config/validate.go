@@ -48,6 +48,11 @@ func (l *loader) validate(c *Config) {
 	if a.ProjectDomainID == "" && a.ProjectDomainName == "" {
 		a.ProjectDomainID = "default"
 	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort(c.MetricsListen); err != nil {
+			l.problem("metrics", "listen", "%v", err)
+		}
+	}
 	if c.Cache.Enabled && c.Cache.Backend == "memcached" {
 		if len(c.Cache.MemcacheServers) == 0 {
 			l.problem("cache", "memcache_servers", "lists no server, but backend is memcached")

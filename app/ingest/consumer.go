@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"mixmatch/app/config"
+	"mixmatch/app/metrics"
 	"mixmatch/app/oslo"
 	"mixmatch/app/store"
 )
@@ -34,6 +35,8 @@ type Consumer struct {
 	// benchmark synchronise and measure on it).
 	OnBatch func(batch []amqp.Delivery)
 	Stats   Stats
+	// Metrics, when set, count messages by event type and outcome, and reconnects.
+	Metrics *metrics.Set
 }
 
 // Run consumes until ctx ends, reconnecting with exponential backoff and jitter,
@@ -54,6 +57,9 @@ func (c *Consumer) Run(ctx context.Context) {
 			return
 		}
 		c.Stats.Reconnects.Add(1)
+		if c.Metrics != nil {
+			c.Metrics.Reconnects.WithLabelValues(c.SP.Name).Inc()
+		}
 		c.Logger.Warn("notification bus unavailable; reconnecting", "sp", c.SP.Name, "host", addr, "error", err, "in", backoff)
 		t := time.NewTimer(backoff/2 + time.Duration(rand.Int64N(int64(backoff)/2+1)))
 		select {
@@ -144,6 +150,12 @@ func (c *Consumer) collect(first amqp.Delivery, deliveries <-chan amqp.Delivery)
 // batch for redelivery and backs off.
 func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 	var ops []store.Op
+	var events []string
+	outcome := func(event, result string) {
+		if c.Metrics != nil {
+			c.Metrics.Messages.WithLabelValues(event, result).Inc()
+		}
+	}
 	for _, d := range batch {
 		n, err := oslo.Decode(d.Body)
 		var op store.Op
@@ -154,13 +166,16 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 		switch {
 		case err != nil:
 			c.Stats.Undecodable.Add(1)
+			outcome(n.EventType, "undecodable")
 			c.Logger.Warn("dropping an undecodable notification", "sp", c.SP.Name, "message_id", n.MessageID,
 				"amqp_message_id", d.MessageId, "event_type", n.EventType, "error", err)
 		case !ok:
 			c.Stats.Ignored.Add(1)
+			outcome(n.EventType, "ignored")
 			c.Logger.Debug("ignoring a notification", "sp", c.SP.Name, "event_type", n.EventType, "message_id", n.MessageID)
 		default:
 			ops = append(ops, op)
+			events = append(events, n.EventType)
 		}
 	}
 	last := batch[len(batch)-1]
@@ -171,6 +186,9 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 		cancel()
 		if err != nil {
 			c.Stats.Failures.Add(1)
+			for _, e := range events {
+				outcome(e, "requeued")
+			}
 			c.Logger.Error("could not record notifications; they will be redelivered", "sp", c.SP.Name, "count", len(batch), "error", err)
 			if nackErr := last.Nack(true, true); nackErr != nil {
 				return nackErr
@@ -188,6 +206,12 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 		return err
 	}
 	c.Stats.Applied.Add(int64(len(ops)))
+	for _, e := range events {
+		outcome(e, "applied")
+	}
+	if c.Metrics != nil && len(ops) > 0 {
+		c.Metrics.Learned.WithLabelValues("notification").Add(float64(len(ops)))
+	}
 	c.Stats.Batches.Add(1)
 	c.Logger.Debug("notifications recorded", "sp", c.SP.Name, "messages", len(batch), "changes", len(ops))
 	if c.OnBatch != nil {

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"mixmatch/app/config"
 	"mixmatch/app/dbtest"
+	"mixmatch/app/metrics"
 	"mixmatch/app/oslo"
 	"mixmatch/app/store"
 )
@@ -161,9 +163,23 @@ func TestNotificationsBecomeMappings(t *testing.T) {
 	for i, m := range msgs {
 		b.publish(t, i%2, m)
 	}
-	stop := run(b.consumer(t))
+	c := b.consumer(t)
+	c.Metrics = metrics.New()
+	stop := run(c)
 	defer stop()
 	b.await(t, len(msgs))
+	for _, tc := range []struct {
+		event, outcome string
+		want           float64
+	}{{"volume.create.start", "applied", 2}, {"image.create", "applied", 1}, {"compute.instance.create.end", "ignored", 1},
+		{"", "undecodable", 1}, {"volume.create.start", "undecodable", 1}} {
+		if got := testutil.ToFloat64(c.Metrics.Messages.WithLabelValues(tc.event, tc.outcome)); got != tc.want {
+			t.Errorf("messages{%s,%s} = %v, want %v", tc.event, tc.outcome, got, tc.want)
+		}
+	}
+	if got := testutil.ToFloat64(c.Metrics.Learned.WithLabelValues("notification")); got != 7 {
+		t.Errorf("learned from notifications: %v", got)
+	}
 
 	if m, ok := b.mapping(t, "volumes", "0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f"); !ok || m.ProjectID != "p2" || m.ResourceSP != "remote1" {
 		t.Errorf("volume: %+v %v", m, ok)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mixmatch/app/cmdline"
+	"mixmatch/app/metrics"
 )
 
 // tombstoneAge is how long a deletion is remembered against a late create.
@@ -35,13 +36,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	m := metrics.New()
+	if err := m.Serve(ctx, cfg.MetricsListen, logger); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, sp := range cfg.SPs {
 		if sp.Messagebus == nil {
 			logger.Info("no messagebus; not listening", "sp", sp.Name)
 			continue
 		}
-		c := &Consumer{SP: sp, Store: s, Logger: logger}
+		c := &Consumer{SP: sp, Store: s, Logger: logger, Metrics: m}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.Run(ctx) }()
 	}

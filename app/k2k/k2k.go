@@ -191,6 +191,9 @@ func (e *Exchanger) Projects(ctx context.Context, sp *config.SP, user *keystone.
 	})
 }
 
+// Cache is the token cache (nil when caching is off), for its statistics.
+func (e *Exchanger) Cache() *tokencache.Cache { return e.o.Cache }
+
 // Forget drops what is cached for a user at sp (project "" for every project): the
 // SP's service refused the token, and the next call must exchange anew.
 func (e *Exchanger) Forget(ctx context.Context, sp *config.SP, userToken, project string) {

@@ -22,6 +22,7 @@ import (
 	"mixmatch/app/health"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
+	"mixmatch/app/metrics"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
 	"mixmatch/app/store"
@@ -55,6 +56,8 @@ type Proxy struct {
 	Timeout time.Duration
 	// Tracker, when set, hears what each SP answered (for /healthcheck?detail).
 	Tracker *health.Tracker
+	// Metrics, when set, count upstream latency and learned mappings.
+	Metrics *metrics.Set
 }
 
 // New builds the proxy. transport gives the round tripper towards each SP
@@ -89,6 +92,8 @@ type target struct {
 	learn bool
 	// in is the client's request; ReverseProxy hands its hooks the outgoing one.
 	in *http.Request
+	// start is when the call left for the SP.
+	start time.Time
 	// userProject is the project of the user's local token: where a resource created
 	// in the local cloud without a project in its path lives.
 	userProject string
@@ -226,6 +231,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	}
 	t.url = u
 	t.in = r
+	t.start = time.Now()
 	reqlog.SetTarget(r.Context(), t.sp.Name)
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
 	defer cancel()
@@ -254,6 +260,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	t := resp.Request.Context().Value(ctxKey{}).(*target)
 	p.Tracker.Observe(t.sp.Name, resp.StatusCode, nil)
+	if p.Metrics != nil {
+		p.Metrics.Upstream.WithLabelValues(t.sp.Name, t.info.Service).Observe(time.Since(t.start).Seconds())
+	}
 	if t.mapped && resp.StatusCode == http.StatusNotFound && replayable(resp.Request) {
 		resp.Body.Close()
 		return errStale
@@ -265,7 +274,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		return nil
 	}
 	if t.learn {
-		p.remember(resp.Request.Context(), t, t.info.ResourceID)
+		p.remember(resp.Request.Context(), t, t.info.ResourceID, "broadcast")
 	}
 	if t.info.IsCreate(resp.Request.Method) && store.KnownType(t.info.ResourceType) {
 		return p.learnCreate(resp, t)
@@ -300,12 +309,12 @@ func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
 	}
 	var id string
 	if json.Unmarshal(body["id"], &id) == nil && id != "" {
-		p.remember(resp.Request.Context(), t, id)
+		p.remember(resp.Request.Context(), t, id, "create")
 	}
 	return nil
 }
 
-func (p *Proxy) remember(ctx context.Context, t *target, id string) {
+func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 	project := t.project
 	if t.sp.Local() || project == "" {
 		project = t.info.ProjectID
@@ -317,6 +326,10 @@ func (p *Proxy) remember(ctx context.Context, t *target, id string) {
 		ResourceSP: t.sp.Name, ProjectID: project})
 	if err != nil {
 		p.logger.Warn("could not record a mapping", "type", t.info.ResourceType, "id", id, "sp", t.sp.Name, "error", err)
+		return
+	}
+	if p.Metrics != nil {
+		p.Metrics.Learned.WithLabelValues(source).Inc()
 	}
 }
 

@@ -15,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"mixmatch/app/config"
 	"mixmatch/app/dbtest"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
+	"mixmatch/app/metrics"
 	"mixmatch/app/proxy"
 	"mixmatch/app/store"
 )
@@ -558,5 +561,23 @@ func TestDownloadHeaders(t *testing.T) {
 		h.Get("Content-Length") != "10" || rec.Body.String() != "0123456789" ||
 		h.Get("OpenStack-API-Version") != "image 2.5" || h.Get("ETag") != `"e1"` {
 		t.Fatalf("%d %v %q", rec.Code, h, rec.Body)
+	}
+}
+
+func TestMetricsMove(t *testing.T) {
+	s := newSetup(t, true)
+	m := metrics.New()
+	s.handler.(*proxy.Proxy).Metrics = m
+	s.backends["remote2"].has[imageKey] = true
+	s.do(t, "GET", "/image/v2/images/"+imageID, nil)                        // found by broadcast
+	s.do(t, "POST", "/image/v2/images", strings.NewReader(`{"name": "x"}`)) // learned from the create
+	if got := testutil.ToFloat64(m.Learned.WithLabelValues("broadcast")); got != 1 {
+		t.Errorf("learned by broadcast: %v", got)
+	}
+	if got := testutil.ToFloat64(m.Learned.WithLabelValues("create")); got != 1 {
+		t.Errorf("learned from creates: %v", got)
+	}
+	if n := testutil.CollectAndCount(m.Upstream); n < 2 {
+		t.Errorf("upstream latency series: %d", n)
 	}
 }

@@ -38,9 +38,12 @@ func SetTarget(ctx context.Context, sp string) {
 
 var requestIDRE = regexp.MustCompile(`^req-[0-9a-fA-F-]{1,64}$`)
 
+// Observe hears of every answered request (the requests metric).
+type Observe func(service, method, sp string, status int)
+
 // Middleware logs every request once it is answered. A client's request id in the
 // OpenStack form is kept; any other is replaced, so logs cannot be forged.
-func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
+func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(Header)
@@ -62,6 +65,9 @@ func Middleware(logger *slog.Logger, next http.Handler) http.Handler {
 			"sp", sp, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 		if tok := r.Header.Get("X-Auth-Token"); tok != "" {
 			attrs = append(attrs, "token", keystone.ShortHash(tok))
+		}
+		if observe != nil {
+			observe(service, r.Method, sp, rec.status)
 		}
 		level := slog.LevelInfo
 		if rec.status >= 500 {

@@ -3,6 +3,7 @@ package reqlog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +15,10 @@ import (
 func TestOneLinePerRequest(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	h := Middleware(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var observed []string
+	h := Middleware(logger, func(service, method, sp string, status int) {
+		observed = append(observed, fmt.Sprint(service, method, sp, status))
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetTarget(r.Context(), "remote1")
 		if err := http.NewResponseController(w).Flush(); err != nil {
 			t.Errorf("streaming cannot flush through the log middleware: %v", err)
@@ -52,5 +56,8 @@ func TestOneLinePerRequest(t *testing.T) {
 		} else if got != id {
 			t.Errorf("request id %q, want the client's %q", got, id)
 		}
+	}
+	if fmt.Sprint(observed) != "[volumePOSTremote1201 volumePOSTremote1201]" {
+		t.Errorf("observed %v", observed)
 	}
 }

@@ -4,11 +4,13 @@ package worker
 import (
 	"context"
 	"io"
+	"strconv"
 
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
 	"mixmatch/app/health"
 	"mixmatch/app/k2k"
+	"mixmatch/app/metrics"
 	"mixmatch/app/proxy"
 	"mixmatch/app/reqlog"
 	"mixmatch/app/serve"
@@ -22,6 +24,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var fe serve.Frontend
 	fs := cmdline.NewFlagSet("mixmatch-fcgi", stderr, &configFile)
 	fs.StringVar(&fe.HTTP, "http", "", "serve plain HTTP on ADDR (host:port)")
+	var metricsAddr string
+	fs.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on HOST:PORT (default: [metrics] listen)")
 	fs.StringVar(&fe.FCGI, "fcgi", "", "serve FastCGI on tcp:HOST:PORT or unix:PATH "+
 		"(with neither flag: FastCGI on the socket given as standard input)")
 	if err := cmdline.Parse(fs, args); err != nil {
@@ -47,13 +51,33 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	tracker := health.NewTracker()
+	m := metrics.New()
+	m.CounterFunc("mixmatch_k2k_exchanges_total", "SAML assertions presented to service providers.", nil,
+		func() float64 { return float64(exchanger.Stats.Exchanges.Load()) })
+	m.CounterFunc("mixmatch_k2k_rescopes_total", "Scoped tokens issued by service providers.", nil,
+		func() float64 { return float64(exchanger.Stats.Rescopes.Load()) })
+	if c := exchanger.Cache(); c != nil {
+		m.CounterFunc("mixmatch_token_cache_total", "Token cache look-ups.", map[string]string{"result": "hit"},
+			func() float64 { return float64(c.Stats.Hits.Load()) })
+		m.CounterFunc("mixmatch_token_cache_total", "Token cache look-ups.", map[string]string{"result": "miss"},
+			func() float64 { return float64(c.Stats.Misses.Load()) })
+	}
+	if metricsAddr == "" {
+		metricsAddr = cfg.MetricsListen
+	}
+	if err := m.Serve(ctx, metricsAddr, logger); err != nil {
+		return err
+	}
 	prox := proxy.New(cfg, s, local, exchanger, proxy.NewTransport, logger)
-	prox.Tracker = tracker
+	prox.Tracker, prox.Metrics = tracker, m
 	cache := "disabled"
 	if cfg.Cache.Enabled && cfg.Auth.Caching {
 		cache = cfg.Cache.Backend
 	}
-	handler := reqlog.Middleware(logger, api.NewRouter(cfg, prox,
+	observe := func(service, method, sp string, status int) {
+		m.Requests.WithLabelValues(service, method, strconv.Itoa(status), sp).Inc()
+	}
+	handler := reqlog.Middleware(logger, observe, api.NewRouter(cfg, prox,
 		health.Handler(s, cache, cfg.ServiceProviders, tracker)))
 	l, err := serve.Listen(fe)
 	if err != nil {
