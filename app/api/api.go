@@ -17,14 +17,14 @@ var Services = []string{"image", "volume", "network"}
 
 // NewRouter builds the handler of one worker; proxy serves the three services, the
 // extensions' routes come before it, and health answers /healthcheck itself.
-func NewRouter(cfg *config.Config, proxy, health http.Handler) http.Handler {
+func NewRouter(cfg *config.Config, proxy, health http.Handler, deps extend.Deps) http.Handler {
 	r := mux.NewRouter()
 	// The raw path: ids and names in paths may hold escaped slashes.
 	r.UseEncodedPath()
 	if health != nil {
 		r.Methods(http.MethodGet, http.MethodHead).Path("/healthcheck").Handler(health)
 	}
-	extend.Register(r, cfg, proxy)
+	extend.Register(r, cfg, proxy, deps)
 	for _, service := range Services {
 		r.Path("/" + service).Handler(proxy)
 		r.PathPrefix("/" + service + "/").Handler(proxy)

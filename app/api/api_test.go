@@ -8,6 +8,7 @@ import (
 
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/extend"
 )
 
 func TestRoutes(t *testing.T) {
@@ -15,7 +16,7 @@ func TestRoutes(t *testing.T) {
 		apierr.Write(w, http.StatusNotImplemented, "proxied")
 	}), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, http.StatusTeapot, "health")
-	}))
+	}), extend.Deps{})
 	for _, tc := range []struct {
 		method, path string
 		status       int

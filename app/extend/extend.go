@@ -19,8 +19,9 @@ import (
 )
 
 // Register binds every extension's routes; next is the proxy.
-func Register(r *mux.Router, cfg *config.Config, next http.Handler) {
+func Register(r *mux.Router, cfg *config.Config, next http.Handler, deps Deps) {
 	registerNameRouting(r, cfg, next)
+	registerNetworksExtended(r, cfg, deps)
 }
 
 // MaxJSONBody bounds a request body an extension reads itself.

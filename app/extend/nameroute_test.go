@@ -37,7 +37,7 @@ func router(t *testing.T) (http.Handler, *seen) {
 		w.WriteHeader(http.StatusCreated)
 	})
 	r := mux.NewRouter()
-	Register(r, cfg, next)
+	Register(r, cfg, next, Deps{})
 	r.NotFoundHandler = next
 	return r, got
 }

@@ -21,7 +21,8 @@ import (
 )
 
 // aggregated are the collections listed across every SP when aggregation is on.
-var aggregated = map[string]bool{"images": true, "volumes": true, "snapshots": true}
+var aggregated = map[string]bool{"images": true, "volumes": true, "snapshots": true,
+	"networks": true, "subnets": true, "ports": true}
 
 // defaultLimit is each service's page size when the client gives none: Glance's
 // limit_param_default, Cinder's osapi_max_limit.
@@ -115,7 +116,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		if res.Next != "" {
 			body["next"] = path + "?" + nextQuery()
 		}
-	case info.Service == "volume" && res.Next != "":
+	case (info.Service == "volume" || info.Service == "network") && res.Next != "":
 		body[info.ResourceType+"_links"] = []map[string]string{{"rel": "next",
 			"href": versions.BaseURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}

@@ -77,7 +77,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	last := strings.ReplaceAll(segs[len(segs)-1], "-", "")
 	switch {
-	case r.Method == http.MethodGet && (last == "images" || last == "detail"):
+	case r.Method == http.MethodGet && (last == "images" || last == "detail" || last == "networks"):
 		b.serveList(w, r, segs[len(segs)-2])
 	case r.Method == http.MethodPost && (last == "images" || last == "volumes"):
 		id := fmt.Sprintf("%032x", time.Now().UnixNano())
@@ -116,8 +116,11 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 // must be one of the list's ids.
 func (b *backend) serveList(w http.ResponseWriter, r *http.Request, collection string) {
 	key := "images"
-	if collection == "volumes" {
+	switch {
+	case collection == "volumes":
 		key = "volumes"
+	case strings.HasSuffix(r.URL.Path, "networks"):
+		key = "networks"
 	}
 	q := r.URL.Query()
 	limit := 1000
@@ -192,8 +195,8 @@ func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
 	for _, name := range []string{"default", "remote1", "remote2"} {
 		b := newBackend(t, name)
 		s.backends[name] = b
-		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n%s\n", name, b.server.URL, b.server.URL,
-			strings.Join(perSP, "\n"))
+		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\nnetwork_endpoint = %s\n%s\n", name,
+			b.server.URL, b.server.URL, b.server.URL, strings.Join(perSP, "\n"))
 	}
 	s.handler, s.store = newHandler(t, conf)
 	return s
@@ -579,5 +582,20 @@ func TestMetricsMove(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.Upstream); n < 2 {
 		t.Errorf("upstream latency series: %d", n)
+	}
+}
+
+func TestNetworksRouteAndAggregate(t *testing.T) {
+	s := newSetup(t, false, "aggregation = true", "sp:enabled_services = image, volume, network")
+	fillLists(s)
+	rec := s.do(t, "GET", "/network/v2.0/networks", nil)
+	var body struct{ Networks []struct{ ID string } }
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Networks) != 9 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	rec = s.do(t, "GET", "/network/v2.0/networks/remote11", nil, "MM-SERVICE-PROVIDER", "remote1")
+	got := s.backends["remote1"].received()
+	if rec.Code != 200 || got[len(got)-1].Path != "/v2.0/networks/remote11" || got[len(got)-1].Token != "k2k-token-remote1" {
+		t.Fatalf("%d %+v", rec.Code, got[len(got)-1])
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
+	"mixmatch/app/extend"
 	"mixmatch/app/health"
 	"mixmatch/app/k2k"
 	"mixmatch/app/metrics"
@@ -78,7 +79,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		m.Requests.WithLabelValues(service, method, strconv.Itoa(status), sp).Inc()
 	}
 	handler := reqlog.Middleware(logger, observe, api.NewRouter(cfg, prox,
-		health.Handler(s, cache, cfg.ServiceProviders, tracker)))
+		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger}))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
