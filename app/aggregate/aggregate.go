@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,7 +31,8 @@ type Source interface {
 	Key() string
 	// SP names the service provider, for the header listing skipped ones.
 	SP() string
-	// Page returns up to limit items after marker ("" for the first), sorted as asked.
+	// Page returns up to limit items after marker ("" for the first), sorted as asked
+	// and ties broken as Glance and Cinder break them (see tiebreak).
 	Page(ctx context.Context, marker string, limit int) ([]Item, error)
 	// Find returns the item of an id, or ok false when the source does not hold it.
 	Find(ctx context.Context, id string) (Item, bool, error)
@@ -130,20 +132,42 @@ func present(it Item, key string) (any, bool) {
 }
 
 func compareValues(a, b any) int {
-	if na, ok := a.(json.Number); ok {
-		if nb, ok := b.(json.Number); ok {
-			fa, _ := na.Float64()
-			fb, _ := nb.Float64()
-			switch {
-			case fa < fb:
-				return -1
-			case fa > fb:
-				return 1
-			}
-			return 0
+	na, aNum := a.(json.Number)
+	nb, bNum := b.(json.Number)
+	switch {
+	case aNum && bNum:
+		fa, _ := na.Float64()
+		fb, _ := nb.Float64()
+		switch {
+		case fa < fb:
+			return -1
+		case fa > fb:
+			return 1
 		}
+		return 0
+	case aNum:
+		// Numbers before everything else: compared as text with the rest, 9 < 10
+		// < "9" = 9 would be no order, and the merge needs one.
+		return -1
+	case bNum:
+		return 1
 	}
 	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+// tiebreak completes keys as Glance and Cinder complete theirs before they sort:
+// created_at, then id, in the direction of the first key. The merge has to order ties
+// as the sources do, or an item two sources hold (a public image seen from two
+// projects) is not met in both at once and is listed on two pages.
+func tiebreak(keys []SortKey) []SortKey {
+	desc := len(keys) == 0 || keys[0].Desc
+	out := slices.Clone(keys)
+	for _, key := range []string{"created_at", "id"} {
+		if !slices.ContainsFunc(out, func(k SortKey) bool { return k.Key == key }) {
+			out = append(out, SortKey{Key: key, Desc: desc})
+		}
+	}
+	return out
 }
 
 // cursors are the per-source positions a marker carries: the last id handed out,
@@ -197,6 +221,7 @@ type stream struct {
 // issued, or a plain id of an item in one of the sources). Items with the same id
 // from two sources (a public image seen from two projects) are listed once.
 func Merge(ctx context.Context, sources []Source, keys []SortKey, limit int, marker string) (Result, error) {
+	keys = tiebreak(keys)
 	streams := make([]*stream, len(sources))
 	for i, s := range sources {
 		streams[i] = &stream{src: s, index: i, more: true, limit: limit}
@@ -232,7 +257,9 @@ func Merge(ctx context.Context, sources []Source, keys []SortKey, limit int, mar
 	heap.Init(h)
 	var res Result
 	seen := map[string]bool{}
-	for len(res.Items) < limit && h.Len() > 0 {
+	// Once the page is full, copies of items it already lists are still taken: left
+	// at a source's head they would open the next page again.
+	for h.Len() > 0 && (len(res.Items) < limit || seen[h.streams[0].buf[0].ID()]) {
 		s := h.streams[0]
 		it := s.buf[0]
 		s.buf = s.buf[1:]

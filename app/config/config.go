@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/ini.v1"
+
+	"mixmatch/app/tlsclient"
 )
 
 // LocalSP is the name of the local cloud in [DEFAULT] service_providers.
@@ -30,6 +32,10 @@ type Config struct {
 	VolumeAPIVersions  []string
 	NetworkAPIVersions []string
 	Debug              bool
+	// Limits on what one call may cost mixmatch.
+	MaxRequestHeaderSize int
+	MaxJSONBodySize      int
+	RequestTimeout       time.Duration
 
 	Database struct {
 		Connection  string
@@ -46,6 +52,7 @@ type Config struct {
 		ProjectDomainName string
 		Caching           bool
 		CacheTime         time.Duration
+		TLS               tlsclient.Files
 	}
 	MetricsListen string
 
@@ -79,6 +86,8 @@ type SP struct {
 	ConnectTimeout        time.Duration
 	ResponseTimeout       time.Duration
 	Retries               int
+	MaxConcurrentRequests int
+	TLS                   tlsclient.Files
 }
 
 // Local reports whether this is the local cloud.

@@ -239,6 +239,20 @@ var groups = []group{
 		boolOpt("debug", false,
 			"Log at debug level.",
 			func(c *Config) *bool { return &c.Debug }),
+		intOpt("max_request_header_size", 65536, 1024,
+			"Largest total size in bytes of one request's header lines; a larger request gets a 431. "+
+				"Apache's LimitRequestFieldSize applies to each line before this.",
+			func(c *Config) *int { return &c.MaxRequestHeaderSize }),
+		intOpt("max_json_body_size", 1048576, 1024,
+			"Largest JSON request body in bytes that mixmatch reads itself (the network extension, "+
+				"creates named NAME@SP); a larger one gets a 413. Bodies mixmatch only forwards, "+
+				"such as image data, are streamed and not limited here.",
+			func(c *Config) *int { return &c.MaxJSONBodySize }),
+		secondsOpt("request_timeout", 60,
+			"Longest time mixmatch works on one call before forwarding it or answering it itself: "+
+				"token validation, K2K exchanges, a broadcast search, an aggregated list. Then it "+
+				"answers 504. Image data may stream for longer.",
+			func(c *Config) *time.Duration { return &c.RequestTimeout }),
 	}},
 	{name: "database", opts: []option[Config]{
 		{key: "connection", kind: "string value", def: "sqlite:///var/mixmatch.db",
@@ -275,6 +289,15 @@ var groups = []group{
 		secondsOpt("cache_time", 600,
 			"Longest time a token validation is cached; K2K tokens are cached until they expire.",
 			func(c *Config) *time.Duration { return &c.Auth.CacheTime }),
+		strOpt("cafile", "",
+			"PEM bundle of the CAs that sign the local Keystone's HTTPS certificate. No value: the system's CAs.",
+			func(c *Config) *string { return &c.Auth.TLS.CAFile }),
+		strOpt("certfile", "", "PEM client certificate presented to the local Keystone; needs keyfile.",
+			func(c *Config) *string { return &c.Auth.TLS.CertFile }),
+		strOpt("keyfile", "", "PEM private key of certfile.",
+			func(c *Config) *string { return &c.Auth.TLS.KeyFile }),
+		boolOpt("insecure", false, "Accept any certificate from the local Keystone. For test clouds only.",
+			func(c *Config) *bool { return &c.Auth.TLS.Insecure }),
 	}},
 	{name: "metrics", help: "Prometheus metrics.", opts: []option[Config]{
 		strOpt("listen", "",
@@ -350,6 +373,23 @@ var spOptions = []option[SP]{
 		"Retries of a call without a body (GET, HEAD, DELETE) after a connection error or a 502, 503 or 504, "+
 			"with exponential backoff.",
 		func(s *SP) *int { return &s.Retries }),
+	intOpt("max_concurrent_requests", 100, 0,
+		"Most calls one mixmatch process has in flight to this cloud's services, image data "+
+			"streams and broadcast searches included. A call over the limit waits up to "+
+			"connect_timeout for a free slot, then gets a 503. 0: no limit.",
+		func(s *SP) *int { return &s.MaxConcurrentRequests }),
+	strOpt("cafile", "",
+		"PEM bundle of the CAs that sign this cloud's HTTPS certificates (its Keystone and services). "+
+			"No value: the system's CAs.",
+		func(s *SP) *string { return &s.TLS.CAFile }),
+	strOpt("certfile", "",
+		"PEM client certificate mixmatch presents to this cloud over HTTPS; needs keyfile.",
+		func(s *SP) *string { return &s.TLS.CertFile }),
+	strOpt("keyfile", "", "PEM private key of certfile.",
+		func(s *SP) *string { return &s.TLS.KeyFile }),
+	boolOpt("insecure", false,
+		"Accept any certificate from this cloud over HTTPS. For test clouds only.",
+		func(s *SP) *bool { return &s.TLS.Insecure }),
 }
 
 func withDefDoc[T any](o option[T], doc string) option[T] { o.defDoc = doc; return o }

@@ -1,6 +1,11 @@
 package config
 
-import "strings"
+import (
+	"errors"
+	"strings"
+
+	"mixmatch/app/tlsclient"
+)
 
 // validate checks what no single option can check alone. Every problem is collected;
 // nothing stops at the first.
@@ -33,7 +38,9 @@ func (l *loader) validate(c *Config) {
 			l.problem(section, "sp_name", "%q is also the sp_name of [sp_%s]", sp.SPName, other)
 		}
 		spNames[sp.SPName] = sp.Name
+		l.checkTLS(section, sp.TLS)
 	}
+	l.checkTLS("auth", c.Auth.TLS)
 
 	a := &c.Auth
 	if a.UserDomainID != "" && a.UserDomainName != "" {
@@ -91,4 +98,14 @@ func (l *loader) hasProblem(section, key string) bool {
 		}
 	}
 	return false
+}
+
+// checkTLS reads the CA bundle and client certificate now, so a wrong path or a
+// mismatched key stops mixmatch at start-up, named, not at the first call to a cloud.
+func (l *loader) checkTLS(section string, f tlsclient.Files) {
+	_, err := f.Config()
+	var p *tlsclient.Problem
+	if errors.As(err, &p) {
+		l.problem(section, p.Key, "%v", p.Err)
+	}
 }

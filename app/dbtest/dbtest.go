@@ -45,10 +45,7 @@ func Engines() []Engine {
 		case "sqlite":
 			engines = append(engines, Engine{Name: "sqlite", New: SQLite})
 		case "postgresql":
-			engines = append(engines, Engine{Name: "postgresql", New: func(t testing.TB) string {
-				return server(t, env("MIXMATCH_TEST_POSTGRESQL", DefaultPostgreSQL),
-					"DROP DATABASE IF EXISTS %s WITH (FORCE)")
-			}})
+			engines = append(engines, Engine{Name: "postgresql", New: PostgreSQL})
 		case "mysql":
 			engines = append(engines, Engine{Name: "mysql", New: func(t testing.TB) string {
 				return server(t, env("MIXMATCH_TEST_MYSQL", DefaultMySQL), "DROP DATABASE IF EXISTS %s")
@@ -65,6 +62,11 @@ func ForEach(t *testing.T, fn func(t *testing.T, connection string)) {
 	for _, e := range Engines() {
 		t.Run(e.Name, func(t *testing.T) { fn(t, e.New(t)) })
 	}
+}
+
+// PostgreSQL returns the URL of a new database on the PostgreSQL server.
+func PostgreSQL(t testing.TB) string {
+	return server(t, env("MIXMATCH_TEST_POSTGRESQL", DefaultPostgreSQL), "DROP DATABASE IF EXISTS %s WITH (FORCE)")
 }
 
 // SQLite returns the URL of a SQLite file in the test's temporary directory.

@@ -70,6 +70,9 @@ type Options struct {
 	// HTTP is the client for the SPs; its redirect policy and cookie jar are
 	// replaced per exchange.
 	HTTP *http.Client
+	// SPHTTP, when it has an SP's name, is the client for that SP instead: its own
+	// CA bundle and client certificate.
+	SPHTTP map[string]*http.Client
 	// Cache keeps tokens; nil disables caching.
 	Cache *tokencache.Cache
 	// Margin is how long before a token's expiry it stops being served.
@@ -151,7 +154,7 @@ func (e *Exchanger) Token(ctx context.Context, sp *config.SP, user *keystone.Tok
 			if err != nil {
 				return Scoped{}, time.Time{}, err
 			}
-			id, tok, err := keystone.IssueToken(ctx, e.o.HTTP, u.BaseURL, keystone.RescopeRequest(u.Token, project),
+			id, tok, err := keystone.IssueToken(ctx, e.client(sp), u.BaseURL, keystone.RescopeRequest(u.Token, project),
 				http.Header{"X-Auth-Token": {u.Token}})
 			if keystone.StatusIs(err, http.StatusUnauthorized, http.StatusNotFound) && attempt == 0 {
 				// The cached unscoped token was revoked or expired early: exchange again.
@@ -176,7 +179,7 @@ func (e *Exchanger) Projects(ctx context.Context, sp *config.SP, user *keystone.
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		projects, err := keystone.ListProjects(ctx, e.o.HTTP, u.BaseURL, u.Token)
+		projects, err := keystone.ListProjects(ctx, e.client(sp), u.BaseURL, u.Token)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("while listing the user's projects at %s: %w", sp.Name, err)
 		}
@@ -189,6 +192,13 @@ func (e *Exchanger) Projects(ctx context.Context, sp *config.SP, user *keystone.
 		}
 		return projects, until, nil
 	})
+}
+
+func (e *Exchanger) client(sp *config.SP) *http.Client {
+	if c, ok := e.o.SPHTTP[sp.Name]; ok {
+		return c
+	}
+	return e.o.HTTP
 }
 
 // Cache is the token cache (nil when caching is off), for its statistics.
@@ -259,7 +269,7 @@ func (e *Exchanger) exchange(ctx context.Context, sp *config.SP, user *keystone.
 	e.o.Logger.Debug("K2K assertion", "sp", sp.Name, "issuer", assertion.Issuer, "subject", assertion.Subject,
 		"project", first(assertion.Attributes["openstack_project"]), "expires", assertion.Expires, "verified", assertion.Verified)
 
-	token, tok, err := e.present(ctx, record, envelope)
+	token, tok, err := e.present(ctx, e.client(sp), record, envelope)
 	if err != nil {
 		return unscoped{}, fmt.Errorf("while presenting the assertion to %s: %w", sp.Name, err)
 	}
@@ -314,9 +324,9 @@ func (e *Exchanger) ecp(ctx context.Context, spID, userToken string) ([]byte, er
 }
 
 // present is step 2: the envelope to sp_url as PAOS, then auth_url with the cookies.
-func (e *Exchanger) present(ctx context.Context, record keystone.ServiceProvider, envelope []byte) (string, *keystone.Token, error) {
+func (e *Exchanger) present(ctx context.Context, base *http.Client, record keystone.ServiceProvider, envelope []byte) (string, *keystone.Token, error) {
 	jar, _ := cookiejar.New(nil)
-	client := *e.o.HTTP
+	client := *base
 	client.Jar = jar
 	// The SP's redirect goes to its auth_url, which must be fetched with the same
 	// PAOS content type; net/http would drop it and, on 302, turn POST into GET

@@ -1,6 +1,8 @@
 package k2k
 
 import (
+	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -26,15 +28,39 @@ func FromConfig(cfg *config.Config, logger *slog.Logger) (*keystone.Client, *Exc
 		}
 		cache = tokencache.New(backend, nil)
 	}
+	localTLS, err := cfg.Auth.TLS.Config()
+	if err != nil {
+		return nil, nil, fmt.Errorf("[auth] %w", err)
+	}
 	local := keystone.NewClient(keystone.Options{
 		AuthURL: cfg.Auth.AuthURL,
 		Credentials: keystone.Credentials{Username: cfg.Auth.Username, Password: cfg.Auth.Password,
 			ProjectName: cfg.Auth.ProjectName, UserDomainID: cfg.Auth.UserDomainID, UserDomainName: cfg.Auth.UserDomainName,
 			ProjectDomainID: cfg.Auth.ProjectDomainID, ProjectDomainName: cfg.Auth.ProjectDomainName},
 		Cache: cache, CacheTime: cfg.Auth.CacheTime,
-		HTTP: &http.Client{Timeout: 15 * time.Second},
+		HTTP: clientWith(localTLS, 15*time.Second),
 	})
+	spHTTP := map[string]*http.Client{}
+	for _, sp := range cfg.SPs {
+		if sp.Local() || sp.TLS.Zero() {
+			continue
+		}
+		c, err := sp.TLS.Config()
+		if err != nil {
+			return nil, nil, fmt.Errorf("[sp_%s] %w", sp.Name, err)
+		}
+		spHTTP[sp.Name] = clientWith(c, 30*time.Second)
+	}
 	ex := New(Options{Local: local, Cache: cache, VerifyAssertions: true, ProjectsTTL: cfg.Auth.CacheTime,
-		HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: logger})
+		HTTP: clientWith(nil, 30*time.Second), SPHTTP: spHTTP, Logger: logger})
 	return local, ex, nil
+}
+
+// clientWith is a client that talks only to the URLs it is given: no environment
+// proxy, and the TLS settings of the cloud it is for.
+func clientWith(c *tls.Config, timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.TLSClientConfig = c
+	return &http.Client{Transport: t, Timeout: timeout}
 }

@@ -14,6 +14,7 @@ import (
 
 	"mixmatch/app/aggregate"
 	"mixmatch/app/apierr"
+	"mixmatch/app/config"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
@@ -72,11 +73,14 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	var sources []aggregate.Source
 	skip := proxyList(r.Header)
+	var sps []*config.SP
 	for _, sp := range p.cfg.SPs {
-		if !sp.Enabled(info.Service) || skip[sp.SPName] {
-			continue
+		if sp.Enabled(info.Service) && !skip[sp.SPName] {
+			sps = append(sps, sp)
 		}
-		for _, t := range p.candidates(r.Context(), sp, info, user, userToken) {
+	}
+	for _, targets := range p.allCandidates(r.Context(), sps, info, user, userToken) {
+		for _, t := range targets {
 			sources = append(sources, &listSource{p: p, t: t, r: r, query: base, summary: summary})
 		}
 	}
@@ -88,6 +92,16 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	if err != nil {
 		apierr.Write(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	if len(sources) > 0 && len(res.Items) == 0 && allSkipped(sources, res.Skipped) {
+		// An empty list would tell the client there is nothing; there is no answer.
+		status := http.StatusBadGateway
+		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		p.logger.Warn("aggregated list failed at every service provider", "skipped", res.Skipped)
+		apierr.Write(w, status, fmt.Sprintf("no service provider answered the list: %s", strings.Join(res.Skipped, ", ")))
 		return
 	}
 	items := make([]map[string]any, len(res.Items))
@@ -126,6 +140,19 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(body)
+}
+
+func allSkipped(sources []aggregate.Source, skipped []string) bool {
+	failed := map[string]bool{}
+	for _, name := range skipped {
+		failed[name] = true
+	}
+	for _, s := range sources {
+		if !failed[s.SP()] {
+			return false
+		}
+	}
+	return true
 }
 
 // trim cuts a detail item back to what the summary list the client asked for holds.

@@ -3,12 +3,15 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"mixmatch/app/config"
 	"mixmatch/app/keystone"
@@ -18,16 +21,49 @@ import (
 // broadcast asks every enabled SP, in every project the user has there, for the
 // resource at once; the first 2xx wins and the others are cancelled. Ids are unique,
 // so at most one cloud holds it. The winner is recorded when the real call succeeds.
+// Each SP is searched on its own, so one whose Keystone hangs delays no other.
 func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, skip map[string]bool) (*target, int, string) {
 	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
 	defer cancel()
-	var candidates []*target
-	for _, sp := range p.cfg.SPs {
-		if !sp.Enabled(info.Service) || skip[sp.SPName] {
-			continue
-		}
-		candidates = append(candidates, p.candidates(ctx, sp, info, user, userToken)...)
+	type result struct {
+		t      *target
+		sp     string
+		status int // 0: nothing was asked
 	}
+	var sps []*config.SP
+	for _, sp := range p.cfg.SPs {
+		if sp.Enabled(info.Service) && !skip[sp.SPName] {
+			sps = append(sps, sp)
+		}
+	}
+	results := make(chan result, len(sps))
+	for _, sp := range sps {
+		go func() {
+			t, status := p.search(ctx, r, p.candidates(ctx, sp, info, user, userToken))
+			results <- result{t, sp.Name, status}
+		}()
+	}
+	statuses := map[string]int{}
+	for range sps {
+		res := <-results
+		if res.t != nil {
+			cancel() // the other searches are moot
+			res.t.learn = true
+			return res.t, 0, ""
+		}
+		if res.status != 0 {
+			statuses[res.sp] = res.status
+		}
+	}
+	status, msg := summarize(info, statuses)
+	return nil, status, msg
+}
+
+// search probes one SP's candidates at once: the first 2xx, else the status to
+// report for the SP (any answer other than 404 says more than a 404).
+func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*target) (*target, int) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	type result struct {
 		t      *target
 		status int
@@ -36,20 +72,40 @@ func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.
 	for _, t := range candidates {
 		go func() { results <- result{t, p.probe(ctx, r, t)} }()
 	}
-	statuses := map[string]int{}
+	status := 0
 	for range candidates {
 		res := <-results
 		if res.status/100 == 2 {
-			cancel() // the other probes are moot
-			res.t.learn = true
-			return res.t, 0, ""
+			return res.t, res.status
 		}
-		if prev, seen := statuses[res.t.sp.Name]; !seen || prev == http.StatusNotFound {
-			statuses[res.t.sp.Name] = res.status
+		if status == 0 || status == http.StatusNotFound {
+			status = res.status
 		}
 	}
-	status, msg := summarize(info, statuses)
-	return nil, status, msg
+	return nil, status
+}
+
+// allCandidates are the candidates of several SPs, found concurrently. K2K for them
+// gets at most half of the time left, so that an SP whose Keystone hangs leaves
+// time for asking the others; it is then asked without a token (a failure).
+func (p *Proxy) allCandidates(ctx context.Context, sps []*config.SP, info reqinfo.Request, user *keystone.Token, userToken string) [][]*target {
+	kctx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		kctx, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
+		defer cancel()
+	}
+	out := make([][]*target, len(sps))
+	var wg sync.WaitGroup
+	for i, sp := range sps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = p.candidates(kctx, sp, info, user, userToken)
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // candidates are the (SP, project, token) triples a broadcast asks. An SP whose
@@ -96,6 +152,9 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 	}
 	resp, err := p.transports[t.sp.Name].RoundTrip(req)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return http.StatusGatewayTimeout // request_timeout passed: reported as not answering
+		}
 		if ctx.Err() != nil {
 			return 0 // cancelled: another candidate won
 		}

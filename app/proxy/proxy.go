@@ -51,8 +51,9 @@ type Proxy struct {
 	// One reverse proxy and one transport per SP, each with its timeouts.
 	reverse    map[string]*httputil.ReverseProxy
 	transports map[string]http.RoundTripper
-	// Timeout bounds each upstream call's wait for response headers; under FastCGI
-	// nothing cancels a request whose client went away.
+	// Timeout bounds the work done before a call is forwarded or answered here
+	// (validation, K2K, broadcast, aggregation): [DEFAULT] request_timeout. Under
+	// FastCGI nothing cancels a request whose client went away.
 	Timeout time.Duration
 	// Tracker, when set, hears what each SP answered (for /healthcheck?detail).
 	Tracker *health.Tracker
@@ -63,7 +64,11 @@ type Proxy struct {
 // New builds the proxy. transport gives the round tripper towards each SP
 // (NewTransport outside tests).
 func New(cfg *config.Config, s *store.Store, auth Auth, tokens Tokens, transport func(*config.SP) http.RoundTripper, logger *slog.Logger) *Proxy {
-	p := &Proxy{cfg: cfg, store: s, auth: auth, tokens: tokens, logger: logger, Timeout: 60 * time.Second,
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	p := &Proxy{cfg: cfg, store: s, auth: auth, tokens: tokens, logger: logger, Timeout: timeout,
 		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
 	for _, sp := range cfg.SPs {
 		p.transports[sp.Name] = transport(sp)
@@ -121,23 +126,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.forward(w, r, &target{sp: local, token: r.Header.Get("X-Auth-Token"), info: info})
 		return
 	}
+	// Everything before forwarding is bounded; the forwarded call itself is bounded
+	// by the SP's timeouts, as its data may stream for long.
+	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
+	defer cancel()
+	bounded := r.WithContext(ctx)
 	userToken := r.Header.Get("X-Auth-Token")
-	user, err := p.auth.Validate(r.Context(), userToken)
+	user, err := p.auth.Validate(ctx, userToken)
 	if err != nil {
 		p.fail(w, r, err, "validating the token")
 		return
 	}
 	if p.aggregates(r, info) {
-		p.aggregate(w, r, info, user, userToken)
+		p.aggregate(w, bounded, info, user, userToken)
 		return
 	}
-	t, status, msg := p.locate(r, info, user, userToken)
+	t, status, msg := p.locate(bounded, info, user, userToken)
 	if status != 0 {
 		apierr.Write(w, status, msg)
 		return
 	}
 	t.userProject = user.Project.ID
-	if err := p.authorize(r.Context(), t, user, userToken); err != nil {
+	if err := p.authorize(ctx, t, user, userToken); err != nil {
 		p.fail(w, r, err, "getting a token at "+t.sp.Name)
 		return
 	}
@@ -314,7 +324,15 @@ func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
 	return nil
 }
 
+// learnTimeout bounds the wait for the database when a mapping is learned: a locked
+// or unreachable database must not hold up the answer for long, and what is missed
+// is found again by broadcast or recorded from the cloud's notification.
+const learnTimeout = 2 * time.Second
+
 func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
+	// A client that hangs up after the SP answered must not cost the mapping.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnTimeout)
+	defer cancel()
 	project := t.project
 	if t.sp.Local() || project == "" {
 		project = t.info.ProjectID
@@ -337,6 +355,12 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	t := r.Context().Value(ctxKey{}).(*target)
 	if errors.Is(err, errStale) {
 		p.relocate(w, t.in, t)
+		return
+	}
+	if errors.Is(err, ErrBusy) {
+		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)
+		w.Header().Set("Retry-After", "1")
+		apierr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("too many calls in flight to service provider %s; try again", t.sp.Name))
 		return
 	}
 	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)

@@ -33,12 +33,14 @@ type backend struct {
 	// failures answers that many calls with 503 before answering properly.
 	failures int
 	// hang holds every call until the channel closes.
-	hang   chan struct{}
-	name   string
-	server *httptest.Server
-	mu     sync.Mutex
-	has    map[string]bool // resource ids it holds
-	calls  []call
+	hang chan struct{}
+	// arrived, when set, hears of every call as it arrives.
+	arrived chan struct{}
+	name    string
+	server  *httptest.Server
+	mu      sync.Mutex
+	has     map[string]bool // resource ids it holds
+	calls   []call
 }
 
 type call struct {
@@ -64,6 +66,9 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		b.failures--
 	}
 	b.mu.Unlock()
+	if b.arrived != nil {
+		b.arrived <- struct{}{}
+	}
 	if b.hang != nil {
 		<-b.hang
 	}
@@ -205,11 +210,21 @@ func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
 // newHandler is the proxy on a configuration, a fresh SQLite store, the auth and
 // token stand-ins.
 func newHandler(t testing.TB, conf string) (http.Handler, *store.Store) {
+	user := &keystone.Token{}
+	user.Project.ID = "8a1e"
+	return newHandlerWith(t, conf, auth{localToken: user}, slog.New(slog.DiscardHandler))
+}
+
+func newHandlerWith(t testing.TB, conf string, a proxy.Auth, logger *slog.Logger) (http.Handler, *store.Store) {
+	return newHandlerOn(t, conf, dbtest.SQLite(t), a, logger)
+}
+
+func newHandlerOn(t testing.TB, conf, connection string, a proxy.Auth, logger *slog.Logger) (http.Handler, *store.Store) {
 	cfg, err := config.Load(strings.NewReader(conf), "test.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), dbtest.SQLite(t), store.Options{})
+	st, err := store.Open(context.Background(), connection, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,9 +232,7 @@ func newHandler(t testing.TB, conf string) (http.Handler, *store.Store) {
 	if _, err := st.Migrate(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	user := &keystone.Token{}
-	user.Project.ID = "8a1e"
-	return proxy.New(cfg, st, auth{localToken: user}, tokens{}, proxy.NewTransport, slog.New(slog.DiscardHandler)), st
+	return proxy.New(cfg, st, a, tokens{}, proxy.NewTransport, logger), st
 }
 
 func newHandlerFromConf(t testing.TB, conf string) http.Handler {

@@ -3,18 +3,34 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"mixmatch/app/config"
 )
 
+// ErrBusy is a call refused because max_concurrent_requests calls to its SP are
+// already in flight from this process.
+var ErrBusy = errors.New("too many calls in flight to this service provider")
+
 // NewTransport is the round tripper towards one SP: a connection pool of its own,
-// its connect and response-header timeouts, and retries of calls without a body.
+// its TLS settings, connect and response-header timeouts, a bound on calls in
+// flight, and retries of calls without a body.
 func NewTransport(sp *config.SP) http.RoundTripper {
+	tlsConfig, err := sp.TLS.Config()
+	if err != nil {
+		// The files were good when the configuration was loaded; say what changed on
+		// every call rather than fall back to unverified or default TLS.
+		return failing{fmt.Errorf("TLS settings of [sp_%s]: %w", sp.Name, err)}
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // only the configured endpoints are contacted, never an environment proxy
+	t.TLSClientConfig = tlsConfig
 	t.DialContext = (&net.Dialer{Timeout: sp.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = sp.ConnectTimeout
 	t.ResponseHeaderTimeout = sp.ResponseTimeout
@@ -22,7 +38,66 @@ func NewTransport(sp *config.SP) http.RoundTripper {
 	// The proxy passes bodies through as they are; it must not ask for gzip and
 	// hand on something else than the client would get.
 	t.DisableCompression = true
-	return &retrying{base: t, retries: sp.Retries, backoff: 100 * time.Millisecond}
+	var rt http.RoundTripper = &retrying{base: t, retries: sp.Retries, backoff: 100 * time.Millisecond}
+	if sp.MaxConcurrentRequests > 0 {
+		rt = newLimited(rt, sp.MaxConcurrentRequests, sp.ConnectTimeout)
+	}
+	return rt
+}
+
+type failing struct{ err error }
+
+func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
+
+// limited bounds the calls in flight to one SP. A slot is held until the answer's
+// body is closed, so a long image download counts for as long as it streams.
+type limited struct {
+	base  http.RoundTripper
+	slots chan struct{}
+	wait  time.Duration
+}
+
+func newLimited(base http.RoundTripper, n int, wait time.Duration) *limited {
+	return &limited{base: base, slots: make(chan struct{}, n), wait: wait}
+}
+
+func (l *limited) RoundTrip(req *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		timer := time.NewTimer(l.wait)
+		defer timer.Stop()
+		select {
+		case l.slots <- struct{}{}:
+		case <-timer.C:
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, ErrBusy
+		case <-req.Context().Done():
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, req.Context().Err()
+		}
+	}
+	resp, err := l.base.RoundTrip(req)
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	resp.Body = &releasing{ReadCloser: resp.Body, release: sync.OnceFunc(func() { <-l.slots })}
+	return resp, nil
+}
+
+type releasing struct {
+	io.ReadCloser
+	release func()
+}
+
+func (r *releasing) Close() error {
+	defer r.release()
+	return r.ReadCloser.Close()
 }
 
 // retrying repeats a call that has no body (so it can be sent again unchanged) and is
@@ -39,7 +114,10 @@ func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		resp, err := t.base.RoundTrip(req)
-		transient := err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) ||
+		// A timeout is not retried: response_timeout would multiply with retries.
+		var timeout interface{ Timeout() bool }
+		transient := err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+			!(errors.As(err, &timeout) && timeout.Timeout()) ||
 			err == nil && (resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable ||
 				resp.StatusCode == http.StatusGatewayTimeout)
 		if !transient || attempt >= t.retries || req.Context().Err() != nil {

@@ -68,6 +68,7 @@ func Listen(fe Frontend) (net.Listener, error) {
 // Serve answers requests on l until ctx is cancelled, then lets in-flight requests
 // finish (up to ShutdownTimeout) and returns.
 func Serve(ctx context.Context, l net.Listener, fastCGI bool, h http.Handler, logger *slog.Logger) error {
+	h = recoverer(h, fastCGI, logger)
 	if !fastCGI {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}

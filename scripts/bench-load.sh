@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# make bench-load: the real worker and ingester under a steady mixed API load and a
+# steady notification flow (app/loadtest). LOAD_DURATION (default 10m), LOAD_RATE
+# (requests/s, default 200) and LOAD_NOTIFY_RATE (notifications/s, default 500) set
+# the run; it fails on any check and prints a summary table either way. RabbitMQ must
+# answer on 127.0.0.1:5672 (scripts/test-services.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${LOAD_DURATION:-10m}
+export LOAD_DURATION=$duration
+# Go reads "10m10m" as 20m: the run, plus ten minutes for building, start-up, the
+# drain and the checks.
+exec go test -tags load -run '^TestLoad$' -count=1 -timeout "${duration}10m" -v ./app/loadtest/
