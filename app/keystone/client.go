@@ -3,6 +3,7 @@ package keystone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -77,14 +78,26 @@ func (c *Client) ServiceToken(ctx context.Context) (string, error) {
 	if tok != "" && c.now().Add(renewBefore).Before(exp) {
 		return tok, nil
 	}
-	v, err, _ := c.renew.Do("", func() (any, error) {
-		return c.issueServiceToken(context.WithoutCancel(ctx))
+	// The renewal serves every waiter, so no one caller's cancellation stops it; it
+	// has its own bound, and each caller waits no longer than its own context allows.
+	ch := c.renew.DoChan("", func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
+		defer cancel()
+		return c.issueServiceToken(rctx)
 	})
-	if err != nil {
-		return "", err
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return "", res.Err
+		}
+		return res.Val.(string), nil
+	case <-ctx.Done():
+		return "", fmt.Errorf("getting mixmatch's own token at %s: %w", c.AuthURL, ctx.Err())
 	}
-	return v.(string), nil
 }
+
+// renewTimeout bounds one renewal of mixmatch's own token, whoever waits for it.
+const renewTimeout = 30 * time.Second
 
 func (c *Client) issueServiceToken(ctx context.Context) (string, error) {
 	var r tokenRequest

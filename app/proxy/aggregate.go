@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"mixmatch/app/aggregate"
 	"mixmatch/app/apierr"
@@ -72,6 +73,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		}
 	}
 	var sources []aggregate.Source
+	var lists []*listSource
 	skip := proxyList(r.Header)
 	var sps []*config.SP
 	for _, sp := range p.cfg.SPs {
@@ -81,7 +83,8 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	for _, targets := range p.allCandidates(r.Context(), sps, info, user, userToken) {
 		for _, t := range targets {
-			sources = append(sources, &listSource{p: p, t: t, r: r, query: base, summary: summary})
+			l := &listSource{p: p, t: t, r: r, query: base, summary: summary}
+			sources, lists = append(sources, l), append(lists, l)
 		}
 	}
 	reqlog.SetTarget(r.Context(), "aggregate")
@@ -97,8 +100,12 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	if len(sources) > 0 && len(res.Items) == 0 && allSkipped(sources, res.Skipped) {
 		// An empty list would tell the client there is nothing; there is no answer.
 		status := http.StatusBadGateway
-		if errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(r.Context().Err(), context.DeadlineExceeded):
 			status = http.StatusGatewayTimeout
+		case anyBusy(lists):
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
 		}
 		p.logger.Warn("aggregated list failed at every service provider", "skipped", res.Skipped)
 		apierr.Write(w, status, fmt.Sprintf("no service provider answered the list: %s", strings.Join(res.Skipped, ", ")))
@@ -180,6 +187,17 @@ type listSource struct {
 	r       *http.Request
 	query   url.Values
 	summary bool
+	// busy is set when max_concurrent_requests refused a call to this SP.
+	busy atomic.Bool
+}
+
+func anyBusy(lists []*listSource) bool {
+	for _, l := range lists {
+		if l.busy.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *listSource) Key() string { return s.t.sp.Name + "/" + s.t.project }
@@ -256,6 +274,9 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, out any
 	}
 	resp, err := s.p.transports[s.t.sp.Name].RoundTrip(req)
 	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			s.busy.Store(true)
+		}
 		return err
 	}
 	defer resp.Body.Close()

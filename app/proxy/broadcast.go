@@ -152,6 +152,9 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 	}
 	resp, err := p.transports[t.sp.Name].RoundTrip(req)
 	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			return http.StatusServiceUnavailable
+		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return http.StatusGatewayTimeout // request_timeout passed: reported as not answering
 		}
@@ -176,7 +179,9 @@ func memberPath(info reqinfo.Request) string {
 }
 
 // summarize turns a broadcast with no winner into an answer: all 404 is a 404; one
-// distinct status is that status; mixed statuses are a 500 naming each SP's.
+// distinct status is that status; 404s and 503s (an SP too busy to be asked) are a
+// 503, as the resource may be at the busy one; other mixes are a 500 naming each
+// SP's status.
 func summarize(info reqinfo.Request, statuses map[string]int) (int, string) {
 	distinct := map[int]bool{}
 	for _, s := range statuses {
@@ -186,6 +191,8 @@ func summarize(info reqinfo.Request, statuses map[string]int) (int, string) {
 	switch {
 	case len(statuses) == 0:
 		return http.StatusNotFound, what + " not found: no service provider to ask"
+	case len(distinct) == 2 && distinct[http.StatusNotFound] && distinct[http.StatusServiceUnavailable]:
+		return http.StatusServiceUnavailable, fmt.Sprintf("%s not found at the service providers that could be asked; try again", what)
 	case len(distinct) == 1:
 		for s := range distinct {
 			if s == http.StatusNotFound {

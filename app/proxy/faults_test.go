@@ -322,7 +322,7 @@ func TestKeystoneDown(t *testing.T) {
 		ks := keystone.NewClient(keystone.Options{AuthURL: tc.url + "/v3",
 			Credentials: keystone.Credentials{Username: "mixmatch", Password: "secret", ProjectName: "service",
 				UserDomainID: "default", ProjectDomainID: "default"},
-			HTTP: &http.Client{Transport: &http.Transport{}}})
+			HTTP: &http.Client{Transport: &http.Transport{}, Timeout: 3 * time.Second}})
 		h, _ := newHandlerWith(t, faultConf(map[string]string{"default": b.server.URL}, "request_timeout = 1"),
 			ks, slog.New(slog.DiscardHandler))
 		rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
@@ -335,7 +335,7 @@ func TestKeystoneDown(t *testing.T) {
 }
 
 // SQLite locked by another writer: reads go on, a create is answered within the
-// learning bound and its mapping is learned once the lock is gone.
+// learning bound, and its mapping is recorded once the lock is gone.
 func TestLockedSQLite(t *testing.T) {
 	noLeaks(t)
 	b := newBackend(t, "default")
@@ -370,16 +370,18 @@ func TestLockedSQLite(t *testing.T) {
 		t.Fatalf("create with the database locked: %d %s", rec.Code, rec.Body)
 	}
 	within(t, "create with the database locked", took, 3*time.Second)
-	if !strings.Contains(logs.String(), "could not record a mapping") {
-		t.Fatalf("the missed mapping was not logged: %s", logs.String())
+	if !strings.Contains(logs.String(), "answering before the mapping is recorded") {
+		t.Fatalf("the late mapping was not logged: %s", logs.String())
 	}
-	lock.ExecContext(ctx, "ROLLBACK")
-	lock.Close()
-	rec, _ = serveWith(t, h, "POST", "/image/v2/images", strings.NewReader(`{"name": "y"}`))
 	var created struct{ ID string }
 	json.Unmarshal(rec.Body.Bytes(), &created)
-	if m, err := st.Find(ctx, "images", created.ID); rec.Code != 201 || err != nil || m.ResourceSP != "default" {
-		t.Fatalf("after the lock: %d, mapping %+v %v", rec.Code, m, err)
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	h.(interface{ Drain() }).Drain()
+	if m, err := st.Find(ctx, "images", created.ID); err != nil || m.ResourceSP != "default" {
+		t.Fatalf("the mapping made while the database was locked: %+v %v; logs: %s", m, err, logs.String())
 	}
 }
 
@@ -492,4 +494,33 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// An SP at its max_concurrent_requests may hold the resource a broadcast looks for:
+// the answer is a 503 to retry, not a 404.
+func TestBusySPInABroadcast(t *testing.T) {
+	noLeaks(t)
+	local, busy := newBackend(t, "default"), newBackend(t, "remote1")
+	busy.has[imageKey] = true
+	busy.hang, busy.arrived = make(chan struct{}), make(chan struct{}, 4)
+	h, st := newHandler(t, faultConf(map[string]string{"default": local.server.URL, "remote1": busy.server.URL},
+		"search_by_broadcast = true", "sp:max_concurrent_requests = 1", "sp:connect_timeout = 1"))
+	if err := st.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan int, 1)
+	go func() {
+		rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
+		held <- rec.Code
+	}()
+	<-busy.arrived
+	rec, _ := serveWith(t, h, "GET", "/image/v2/images/5b1c7a7e-0000-4c5d-9e2f-1a2b3c4d5e6f", nil)
+	wantJSONError(t, "broadcast with remote1 busy", rec, 503)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Fatal("a 503 without Retry-After")
+	}
+	close(busy.hang)
+	if code := <-held; code != 200 {
+		t.Fatalf("the call that held the slot: %d", code)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"mixmatch/app/apierr"
@@ -59,6 +60,8 @@ type Proxy struct {
 	Tracker *health.Tracker
 	// Metrics, when set, count upstream latency and learned mappings.
 	Metrics *metrics.Set
+
+	learning sync.WaitGroup
 }
 
 // New builds the proxy. transport gives the round tripper towards each SP
@@ -143,7 +146,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	t, status, msg := p.locate(bounded, info, user, userToken)
 	if status != 0 {
-		apierr.Write(w, status, msg)
+		refuse(w, status, msg)
 		return
 	}
 	t.userProject = user.Project.ID
@@ -324,15 +327,17 @@ func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
 	return nil
 }
 
-// learnTimeout bounds the wait for the database when a mapping is learned: a locked
-// or unreachable database must not hold up the answer for long, and what is missed
-// is found again by broadcast or recorded from the cloud's notification.
-const learnTimeout = 2 * time.Second
+// learnWait bounds how long an answer waits for its mapping to be written: a
+// locked or slow database must not hold up the answer. The write itself goes on
+// for up to learnTimeout (beyond SQLite's busy_timeout), so a lock that clears
+// soon costs nothing; what is still missed is logged, and found again by
+// broadcast or recorded from the cloud's notification.
+const (
+	learnWait    = 2 * time.Second
+	learnTimeout = 30 * time.Second
+)
 
 func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
-	// A client that hangs up after the SP answered must not cost the mapping.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnTimeout)
-	defer cancel()
 	project := t.project
 	if t.sp.Local() || project == "" {
 		project = t.info.ProjectID
@@ -340,16 +345,34 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 	if project == "" {
 		project = t.userProject
 	}
-	err := p.store.Upsert(ctx, store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id,
-		ResourceSP: t.sp.Name, ProjectID: project})
-	if err != nil {
-		p.logger.Warn("could not record a mapping", "type", t.info.ResourceType, "id", id, "sp", t.sp.Name, "error", err)
-		return
-	}
-	if p.Metrics != nil {
-		p.Metrics.Learned.WithLabelValues(source).Inc()
+	m := store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id, ResourceSP: t.sp.Name, ProjectID: project}
+	done := make(chan struct{})
+	p.learning.Add(1)
+	// A client that hangs up after the SP answered must not cost the mapping.
+	go func() {
+		defer p.learning.Done()
+		defer close(done)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnTimeout)
+		defer cancel()
+		if err := p.store.Upsert(wctx, m); err != nil {
+			p.logger.Warn("could not record a mapping", "type", m.ResourceType, "id", id, "sp", m.ResourceSP, "error", err)
+			return
+		}
+		if p.Metrics != nil {
+			p.Metrics.Learned.WithLabelValues(source).Inc()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(learnWait):
+		p.logger.Warn("the database is slow: answering before the mapping is recorded",
+			"type", m.ResourceType, "id", id, "sp", m.ResourceSP)
 	}
 }
+
+// Drain waits for the mappings still being written, so that a worker that stops
+// loses none of them.
+func (p *Proxy) Drain() { p.learning.Wait() }
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	t := r.Context().Value(ctxKey{}).(*target)
@@ -390,7 +413,7 @@ func (p *Proxy) relocate(w http.ResponseWriter, r *http.Request, stale *target) 
 	}
 	t, status, msg := p.broadcast(r, stale.info, user, userToken, proxyList(r.Header))
 	if status != 0 {
-		apierr.Write(w, status, msg)
+		refuse(w, status, msg)
 		return
 	}
 	t.userProject = user.Project.ID
@@ -421,4 +444,12 @@ func proxyList(h http.Header) map[string]bool {
 		}
 	}
 	return skip
+}
+
+// refuse answers a call that was not forwarded; a 503 says when to try again.
+func refuse(w http.ResponseWriter, status int, msg string) {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	apierr.Write(w, status, msg)
 }

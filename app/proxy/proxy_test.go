@@ -232,7 +232,9 @@ func newHandlerOn(t testing.TB, conf, connection string, a proxy.Auth, logger *s
 	if _, err := st.Migrate(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	return proxy.New(cfg, st, a, tokens{}, proxy.NewTransport, logger), st
+	p := proxy.New(cfg, st, a, tokens{}, proxy.NewTransport, logger)
+	t.Cleanup(p.Drain) // before the store closes
+	return p, st
 }
 
 func newHandlerFromConf(t testing.TB, conf string) http.Handler {

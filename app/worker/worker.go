@@ -88,6 +88,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger.Info("mixmatch-fcgi serving", "address", l.Addr().String(), "fastcgi", fe.HTTP == "",
 		"service_providers", cfg.ServiceProviders)
 	err = serve.Serve(ctx, l, fe.HTTP == "", handler, logger)
+	prox.Drain()
 	logger.Info("mixmatch-fcgi stopped")
 	return err
 }
