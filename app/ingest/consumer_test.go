@@ -35,6 +35,8 @@ type bus struct {
 	conn  *amqp.Connection
 	ch    *amqp.Channel
 	seen  chan int
+	// dsn is the store's connection URL.
+	dsn string
 }
 
 // newBus makes a queue and two exchanges of its own on the real RabbitMQ, and a
@@ -50,7 +52,8 @@ func newBus(t testing.TB) *bus {
 	}
 	sp := &config.SP{Name: "remote1", SPName: "remote1", Messagebus: mb, NotificationQueue: "mixmatch.test." + id,
 		NotificationExchanges: []string{"test-glance-" + id, "test-openstack-" + id}}
-	s, err := store.Open(context.Background(), dbtest.SQLite(t), store.Options{})
+	dsn := dbtest.SQLite(t)
+	s, err := store.Open(context.Background(), dsn, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func newBus(t testing.TB) *bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bus{sp: sp, store: s, conn: conn, ch: ch, seen: make(chan int, 10000)}
+	b := &bus{sp: sp, store: s, conn: conn, ch: ch, seen: make(chan int, 10000), dsn: dsn}
 	c := b.consumer(t)
 	if err := c.topology(conn); err != nil {
 		t.Fatal(err)
