@@ -123,6 +123,10 @@ func TestUpstreamSampleLoads(t *testing.T) {
 
 // Every kind of mistake is reported with the file, section and key to fix.
 func TestMistakesNameFileSectionAndKey(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	base := "[DEFAULT]\nservice_providers = default, remote1\n" +
 		"[sp_default]\nimage_endpoint = http://127.0.0.1:9292\nvolume_endpoint = http://127.0.0.1:8776\n" +
 		"[sp_remote1]\nimage_endpoint = http://10.0.0.2:9292\nvolume_endpoint = http://10.0.0.2:8776\n"
@@ -187,6 +191,35 @@ func TestMistakesNameFileSectionAndKey(t *testing.T) {
 		{"bad memcache server",
 			func(s string) string { return s + "[cache]\nbackend = memcached\nmemcache_servers = localhost\n" },
 			"[cache] memcache_servers", "not HOST:PORT"},
+		{"request_timeout of zero",
+			func(s string) string { return strings.Replace(s, "[DEFAULT]\n", "[DEFAULT]\nrequest_timeout = 0\n", 1) },
+			"[DEFAULT] request_timeout", "0 is less than 1"},
+		{"tiny header limit",
+			func(s string) string {
+				return strings.Replace(s, "[DEFAULT]\n", "[DEFAULT]\nmax_request_header_size = 10\n", 1)
+			},
+			"[DEFAULT] max_request_header_size", "10 is less than 1024"},
+		{"negative concurrency limit",
+			func(s string) string { return s + "max_concurrent_requests = -1\n" },
+			"[sp_remote1] max_concurrent_requests", "-1 is less than 0"},
+		{"missing CA bundle",
+			func(s string) string { return s + "cafile = /nonexistent/ca.pem\n" },
+			"[sp_remote1] cafile", "cannot read /nonexistent/ca.pem"},
+		{"CA bundle without a certificate",
+			func(s string) string { return s + "cafile = " + notPEM + "\n" },
+			"[sp_remote1] cafile", "holds no PEM certificate"},
+		{"client certificate without its key",
+			func(s string) string { return s + "certfile = " + notPEM + "\n" },
+			"[sp_remote1] keyfile", "is required with certfile"},
+		{"client key without its certificate",
+			func(s string) string { return s + "keyfile = " + notPEM + "\n" },
+			"[sp_remote1] certfile", "is required with keyfile"},
+		{"unreadable client certificate",
+			func(s string) string { return s + "certfile = " + notPEM + "\nkeyfile = " + notPEM + "\n" },
+			"[sp_remote1] certfile", "with keyfile"},
+		{"Keystone CA bundle missing",
+			func(s string) string { return s + "[auth]\ncafile = /nonexistent/ca.pem\n" },
+			"[auth] cafile", "cannot read /nonexistent/ca.pem"},
 		{"memcached without a secret",
 			func(s string) string { return s + "[cache]\nbackend = oslo_cache.memcache_pool\n" },
 			"[cache] memcache_secret_key", "required with backend memcached"},

@@ -72,14 +72,16 @@ func intOpt[T any](key string, def, minimum int, help string, field func(*T) *in
 		}}
 }
 
-func secondsOpt[T any](key string, def int, help string, field func(*T) *time.Duration) option[T] {
-	var n int
-	o := intOpt(key, def, 0, help, func(*T) *int { return &n })
-	inner := o.set
-	o.kind = "integer value, seconds"
+func secondsOpt[T any](key string, def, minimum int, help string, field func(*T) *time.Duration) option[T] {
+	o := intOpt(key, def, minimum, help, func(*T) *int { return nil })
+	o.kind = fmt.Sprintf("integer value, seconds, at least %d", minimum)
 	o.set = func(t *T, v string) error {
-		if err := inner(t, v); err != nil {
-			return err
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		if n < minimum {
+			return fmt.Errorf("%d is less than %d", n, minimum)
 		}
 		*field(t) = time.Duration(n) * time.Second
 		return nil
@@ -248,7 +250,7 @@ var groups = []group{
 				"creates named NAME@SP); a larger one gets a 413. Bodies mixmatch only forwards, "+
 				"such as image data, are streamed and not limited here.",
 			func(c *Config) *int { return &c.MaxJSONBodySize }),
-		secondsOpt("request_timeout", 60,
+		secondsOpt("request_timeout", 60, 1,
 			"Longest time mixmatch works on one call before forwarding it or answering it itself: "+
 				"token validation, K2K exchanges, a broadcast search, an aggregated list. Then it "+
 				"answers 504. Image data may stream for longer.",
@@ -286,7 +288,7 @@ var groups = []group{
 		strOpt("project_domain_name", "", "Domain name of the project.", func(c *Config) *string { return &c.Auth.ProjectDomainName }),
 		boolOpt("caching", true, "Cache token validations and K2K tokens.",
 			func(c *Config) *bool { return &c.Auth.Caching }),
-		secondsOpt("cache_time", 600,
+		secondsOpt("cache_time", 600, 0,
 			"Longest time a token validation is cached; K2K tokens are cached until they expire.",
 			func(c *Config) *time.Duration { return &c.Auth.CacheTime }),
 		strOpt("cafile", "",
@@ -363,9 +365,9 @@ var spOptions = []option[SP]{
 		"Exchanges the queue is bound to with routing key notifications.info: Glance publishes "+
 			"to glance, Cinder to openstack ([DEFAULT] control_exchange), some deployments to cinder.",
 		checkExchange, func(s *SP) *[]string { return &s.NotificationExchanges }),
-	secondsOpt("connect_timeout", 10, "Longest wait for a connection to this cloud's services.",
+	secondsOpt("connect_timeout", 10, 1, "Longest wait for a connection to this cloud's services.",
 		func(s *SP) *time.Duration { return &s.ConnectTimeout }),
-	secondsOpt("response_timeout", 60,
+	secondsOpt("response_timeout", 60, 1,
 		"Longest wait for the headers of an answer from this cloud's services (image data may then "+
 			"stream for as long as it takes).",
 		func(s *SP) *time.Duration { return &s.ResponseTimeout }),

@@ -46,6 +46,8 @@ type backend struct {
 type call struct {
 	Method, Path, Token, ProxyList, ServiceToken, Custom string
 	BodyHash                                             [32]byte
+	Header                                               http.Header
+	Host                                                 string
 }
 
 func newBackend(t testing.TB, name string) *backend {
@@ -60,7 +62,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.calls = append(b.calls, call{Method: r.Method, Path: r.URL.Path, Token: r.Header.Get("X-Auth-Token"),
 		ProxyList: r.Header.Get("MM-PROXY-LIST"), ServiceToken: r.Header.Get("X-Service-Token"),
-		Custom: r.Header.Get("X-Custom"), BodyHash: sha256.Sum256(body)})
+		Custom: r.Header.Get("X-Custom"), BodyHash: sha256.Sum256(body), Header: r.Header.Clone(), Host: r.Host})
 	fail := b.failures > 0
 	if fail {
 		b.failures--

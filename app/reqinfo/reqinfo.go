@@ -44,6 +44,14 @@ func Parse(path string) (Request, error) {
 	if len(segs) == 0 || !services[segs[0]] {
 		return Request{}, ErrNotProxied
 	}
+	for _, s := range segs {
+		// A dot segment, which a path-based endpoint (http://sp/image) or the web
+		// server in front of it would resolve, could climb out of the service to
+		// another one on the same host.
+		if s == "." || s == ".." {
+			return Request{}, ErrNotProxied
+		}
+	}
 	r := Request{Service: segs[0]}
 	segs = segs[1:]
 	if len(segs) == 0 {

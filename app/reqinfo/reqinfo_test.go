@@ -3,6 +3,7 @@ package reqinfo
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -47,7 +48,8 @@ func TestParse(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	for _, path := range []string{"", "/", "/compute/v2.1/servers", "/images", "/imagefoo/v2", "/image/two/images",
-		"/image/v2/Images", "/volume/v3/8a1e/!!/x"} {
+		"/image/v2/Images", "/volume/v3/8a1e/!!/x", "/image/v2/images/x/../../../identity/v3/users",
+		"/image/v2/./images", "/volume/v3/8a1e/volumes/.."} {
 		if _, err := Parse(path); !errors.Is(err, ErrNotProxied) {
 			t.Errorf("Parse(%q) = %v, want ErrNotProxied", path, err)
 		}
@@ -76,6 +78,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if !services[r.Service] || (r.Version != "" && !versionRE.MatchString(r.Version)) {
 			t.Fatalf("Parse(%q) = %+v", path, r)
+		}
+		for _, seg := range strings.Split(path, "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("Parse(%q) accepted a dot segment", path)
+			}
 		}
 		if r.ResourceID != Normalize(r.ResourceID) || r.ProjectID != Normalize(r.ProjectID) {
 			t.Fatalf("ids not normalised: %+v", r)
