@@ -8,7 +8,7 @@ RUN_ADDR  ?= 127.0.0.1:5001
 # servers they need are installed and running.
 TEST_FLAGS ?= -race -shuffle=on -count=1 -timeout 8m
 
-.PHONY: build test run demo e2e bench lint sample clean
+.PHONY: build test run demo e2e bench bench-load fuzz lint sample clean
 
 build: $(BINARIES)
 
@@ -40,6 +40,17 @@ demo: build bin/mixmatch-standin
 bench:
 	scripts/test-services.sh
 	scripts/bench.sh
+
+# Ten minutes of mixed API calls (200/s) and notifications (500/s) against the real
+# worker and ingester; LOAD_DURATION, LOAD_RATE and LOAD_NOTIFY_RATE change the run.
+bench-load:
+	scripts/test-services.sh
+	scripts/bench-load.sh
+
+# Every fuzz target for FUZZTIME (30s) each. `make test` replays the committed seeds
+# and any failing input kept in testdata/fuzz.
+fuzz:
+	scripts/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -22,8 +22,14 @@ var returnedResponseHeaders = []string{
 	"Last-Modified", "OpenStack-API-Version", "Vary",
 }
 
-// droppedXHeaders are X-* headers that never cross.
-var droppedXHeaders = map[string]bool{"X-Auth-Token": true, "X-Service-Token": true, "X-Subject-Token": true}
+// droppedXHeaders are X-* headers that never cross: tokens, which are replaced by the
+// target's, and what a client could use to make an SP believe in another host,
+// scheme, address or method than the call has (an SP behind http_proxy_to_wsgi
+// builds its links and checks from them).
+var droppedXHeaders = map[string]bool{"X-Auth-Token": true, "X-Service-Token": true, "X-Subject-Token": true,
+	"X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true, "X-Forwarded-Port": true,
+	"X-Forwarded-Prefix": true, "X-Forwarded-Server": true, "X-Real-Ip": true, "X-Original-Url": true,
+	"X-Rewrite-Url": true, "X-Http-Method-Override": true, "X-Http-Method": true, "X-Method-Override": true}
 
 func copyFiltered(dst, src http.Header, names []string) {
 	for _, name := range names {

@@ -44,7 +44,7 @@ func TestNoRequestChoosesWhereACallGoes(t *testing.T) {
 	}{
 		{"GET", "/image/v2/images/" + imageID, "", []string{"Host", cu.Host}},
 		{"GET", "/image/v2/images/" + imageID, "", []string{"X-Forwarded-Host", cu.Host, "Forwarded", "host=" + cu.Host,
-			"X-Forwarded-Proto", "http", "X-Original-URL", c.server.URL}},
+			"X-Forwarded-Proto", "http", "X-Original-URL", c.server.URL, "X-HTTP-Method-Override", "DELETE"}},
 		{"GET", c.server.URL + "/image/v2/images/" + imageID, "", nil},
 		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-SERVICE-PROVIDER", c.server.URL}},
 		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-SERVICE-PROVIDER", cu.Host}},
@@ -94,6 +94,11 @@ func TestNoRequestChoosesWhereACallGoes(t *testing.T) {
 			}
 			if strings.Contains(c.Path, "..") || strings.Contains(c.Path, "identity") {
 				t.Errorf("%s was called at %s", name, c.Path)
+			}
+			for _, h := range []string{"X-Forwarded-Host", "Forwarded", "X-Forwarded-Proto", "X-Original-Url", "X-Http-Method-Override", "Referer"} {
+				if v := c.Header.Get(h); v != "" {
+					t.Errorf("%s received %s: %s", name, h, v)
+				}
 			}
 		}
 		if len(calls) == 0 {

@@ -44,6 +44,11 @@ func (s *Store) Apply(ctx context.Context, ops []Op) (err error) {
 			return err
 		}
 	}
+	release, err := s.write(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("while starting a transaction: %w", err)
@@ -93,6 +98,11 @@ func (s *Store) Apply(ctx context.Context, ops []Op) (err error) {
 // PruneTombstones forgets deletions older than age; a create notification does not
 // arrive that late.
 func (s *Store) PruneTombstones(ctx context.Context, age time.Duration) (int64, error) {
+	release, err := s.write(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM resource_tombstone WHERE deleted_at < ?`),
 		time.Now().Add(-age).UTC())
 	if err != nil {

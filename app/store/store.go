@@ -58,6 +58,24 @@ type Mapping struct {
 type Store struct {
 	db     *sqlx.DB
 	engine string
+	// writer, for SQLite, lets one write of this process at a time take a
+	// connection: SQLite has one writer anyway, and writes queued on its lock (up to
+	// busy_timeout each) would otherwise hold every pooled connection and stall
+	// the reads that routing needs.
+	writer chan struct{}
+}
+
+// write takes the writer's turn; release gives it back.
+func (s *Store) write(ctx context.Context) (release func(), err error) {
+	if s.writer == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for this process's other database writes: %w", ctx.Err())
+	}
 }
 
 // Options tune the connection pool.
@@ -102,7 +120,11 @@ func Open(ctx context.Context, connection string, opts Options) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("while connecting to %s: %w", dburl.Redacted(connection), err)
 	}
-	return &Store{db: db, engine: target.Engine}, nil
+	st := &Store{db: db, engine: target.Engine}
+	if target.Engine == dburl.SQLite {
+		st.writer = make(chan struct{}, 1)
+	}
+	return st, nil
 }
 
 // Close releases the connections.
@@ -177,7 +199,12 @@ func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 	if s.engine == dburl.MySQL {
 		query = upsertMySQL
 	}
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(query), m.ResourceType, m.ResourceID, m.ResourceSP, m.ProjectID)
+	release, err := s.write(ctx)
+	if err != nil {
+		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
+	}
+	defer release()
+	_, err = s.db.ExecContext(ctx, s.db.Rebind(query), m.ResourceType, m.ResourceID, m.ResourceSP, m.ProjectID)
 	if err != nil {
 		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
 	}
@@ -186,6 +213,11 @@ func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 
 // Delete forgets a resource; it reports whether a row was there.
 func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bool, error) {
+	release, err := s.write(ctx)
+	if err != nil {
+		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
+	}
+	defer release()
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM resource_mapping
 		WHERE resource_type = ? AND resource_id = ?`), resourceType, NormalizeID(resourceID))
 	if err != nil {
@@ -202,6 +234,11 @@ func (s *Store) ChangeProject(ctx context.Context, resourceType, resourceID, pro
 	if projectID == "" || len(projectID) > 255 {
 		return false, fmt.Errorf("%w: project id %q must have 1 to 255 characters", ErrInvalid, projectID)
 	}
+	release, err := s.write(ctx)
+	if err != nil {
+		return false, fmt.Errorf("while moving %s %s to project %s: %w", resourceType, resourceID, projectID, err)
+	}
+	defer release()
 	res, err := s.db.ExecContext(ctx, s.db.Rebind(`UPDATE resource_mapping
 		SET project_id = ?, updated_at = CURRENT_TIMESTAMP
 		WHERE resource_type = ? AND resource_id = ?`), projectID, resourceType, NormalizeID(resourceID))

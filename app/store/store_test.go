@@ -2,8 +2,10 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +272,64 @@ func BenchmarkUpsert(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// SQLite locked by another process: writes queue in this one without holding every
+// pooled connection, so look-ups still answer at once; the queued writes all land
+// once the lock is gone.
+func TestQueuedWritesDoNotStallReads(t *testing.T) {
+	ctx := context.Background()
+	conn := dbtest.SQLite(t)
+	s, err := store.Open(ctx, conn, store.Options{MaxOpenConns: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: "known", ResourceSP: "remote1"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite3", strings.TrimPrefix(conn, "sqlite:///"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 6
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			errs <- s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: fmt.Sprintf("queued-%d", i), ResourceSP: "remote2"})
+		}()
+	}
+	// Look-ups for a second, while the writers reach the lock one by one.
+	for start := time.Now(); time.Since(start) < time.Second; {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := s.Find(rctx, "images", "known")
+		cancel()
+		if err != nil {
+			t.Fatalf("a look-up with %d writes queued on the lock: %v", writers, err)
+		}
+	}
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatalf("a queued write: %v", err)
+		}
+	}
+	if rows, _ := s.List(ctx, store.Filter{SP: "remote2"}); len(rows) != writers {
+		t.Fatalf("%d queued writes landed, want %d", len(rows), writers)
 	}
 }
