@@ -71,9 +71,22 @@ func (g *glance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		const size = 256 << 20
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", fmt.Sprint(size))
+		if strings.Contains(r.URL.Path, brokenImage) {
+			// Glance's store fails mid-image: the answer has begun, the connection drops.
+			io.Copy(w, &pattern{n: 8 << 20})
+			w.(http.Flusher).Flush()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
 		io.Copy(w, &pattern{n: size})
 	}
 }
+
+// brokenImage is the image whose download the stand-in Glance breaks off.
+const brokenImage = "5b1c7a7e-0000-4c5d-9e2f-1a2b3c4d5e6f"
 
 func freePort(t *testing.T) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -213,6 +226,22 @@ Include %[4]s
 		if tok != "user-token" {
 			t.Fatalf("Glance got token %q", tok)
 		}
+	}
+
+	// A download Glance breaks off must reach the client as broken, not as a shorter
+	// image with a clean end. (Apache ends the chunked body without its last chunk
+	// and keeps the connection until KeepAliveTimeout, so the client's read fails
+	// after that.)
+	req, _ = http.NewRequest(http.MethodGet, base+"/image/v2/images/"+brokenImage+"/file", nil)
+	req.Header.Set("X-Auth-Token", "user-token")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Fatalf("a download broken off after %d bytes ended cleanly (status %d, headers %v)", n, resp.StatusCode, resp.Header)
 	}
 
 	// Anything else through Apache is the worker's JSON 404.

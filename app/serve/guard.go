@@ -34,8 +34,9 @@ func LimitHeaders(max int, h http.Handler) http.Handler {
 // and every request it is serving. httputil.ReverseProxy panics with
 // http.ErrAbortHandler on purpose when an SP breaks off a stream it already
 // started; over HTTP that must reach net/http, which then cuts the client's
-// connection so the client sees the answer is incomplete.
-func recoverer(h http.Handler, fastCGI bool, logger *slog.Logger) http.Handler {
+// connection so the client sees the answer is incomplete; under FastCGI, abort
+// (non-nil) does the same through Apache.
+func recoverer(h http.Handler, abort func(http.ResponseWriter), logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &startedWriter{ResponseWriter: w}
 		defer func() {
@@ -46,9 +47,10 @@ func recoverer(h http.Handler, fastCGI bool, logger *slog.Logger) http.Handler {
 			if v == http.ErrAbortHandler {
 				logger.Warn("answer cut short: the service provider broke off while it was streaming",
 					"method", r.Method, "path", r.URL.Path)
-				if !fastCGI {
+				if abort == nil {
 					panic(v)
 				}
+				abort(sw)
 				return
 			}
 			logger.Error("panic while serving a request", "method", r.Method, "path", r.URL.Path,

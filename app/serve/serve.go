@@ -68,8 +68,8 @@ func Listen(fe Frontend) (net.Listener, error) {
 // Serve answers requests on l until ctx is cancelled, then lets in-flight requests
 // finish (up to ShutdownTimeout) and returns.
 func Serve(ctx context.Context, l net.Listener, fastCGI bool, h http.Handler, logger *slog.Logger) error {
-	h = recoverer(h, fastCGI, logger)
 	if !fastCGI {
+		h = recoverer(h, nil, logger)
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 		done := make(chan error, 1)
@@ -84,6 +84,9 @@ func Serve(ctx context.Context, l net.Listener, fastCGI bool, h http.Handler, lo
 		return srv.Shutdown(shutdownCtx)
 	}
 
+	al := newAbortingListener(l)
+	l = al
+	h = recoverer(h, al.abort, logger)
 	// net/http/fcgi has no Shutdown: closing the listener stops new connections, and
 	// the tracker tells when the requests already accepted are answered.
 	t := &tracker{idle: make(chan struct{})}

@@ -18,6 +18,17 @@ import (
 // send one GET and return the raw response the application wrote.
 func fcgiGet(t *testing.T, network, addr, path string) string {
 	t.Helper()
+	out, ended := fcgiTry(t, network, addr, path)
+	if !ended {
+		t.Fatalf("the FastCGI connection broke before the end of %s: %q", path, out)
+	}
+	return out
+}
+
+// fcgiTry is one FastCGI request: the answer's STDOUT, and whether it ended with
+// END_REQUEST rather than a broken connection.
+func fcgiTry(t *testing.T, network, addr, path string) (string, bool) {
+	t.Helper()
 	conn, err := net.Dial(network, addr)
 	if err != nil {
 		t.Fatal(err)
@@ -45,17 +56,17 @@ func fcgiGet(t *testing.T, network, addr, path string) string {
 	for {
 		h := make([]byte, 8)
 		if _, err := io.ReadFull(r, h); err != nil {
-			t.Fatalf("reading FastCGI response: %v", err)
+			return out.String(), false
 		}
 		body := make([]byte, int(binary.BigEndian.Uint16(h[4:]))+int(h[6]))
 		if _, err := io.ReadFull(r, body); err != nil {
-			t.Fatal(err)
+			return out.String(), false
 		}
 		switch h[1] {
 		case 6: // STDOUT
 			out.Write(body[:binary.BigEndian.Uint16(h[4:])])
 		case 3: // END_REQUEST
-			return out.String()
+			return out.String(), true
 		}
 	}
 }
