@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"mixmatch/app/apierr"
@@ -106,8 +105,6 @@ type target struct {
 	// userProject is the project of the user's local token: where a resource created
 	// in the local cloud without a project in its path lives.
 	userProject string
-	// broken is the error that cut the SP's answer short, if one did.
-	broken atomic.Pointer[error]
 }
 
 type ctxKey struct{}
@@ -252,27 +249,6 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
 	defer cancel()
 	p.reverse[t.sp.Name].ServeHTTP(w, r.WithContext(ctx))
-	if err := t.broken.Load(); err != nil {
-		// ReverseProxy panics with ErrAbortHandler on such an error only under
-		// net/http's server; under FastCGI it returns as if the answer were whole.
-		// The panic makes the front end cut the client's connection either way.
-		p.logger.Warn("the service provider broke off its answer", "sp", t.sp.Name, "error", *err)
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// brokenBody notes an error reading an SP's answer after it began.
-type brokenBody struct {
-	io.ReadCloser
-	broken *atomic.Pointer[error]
-}
-
-func (b brokenBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		b.broken.CompareAndSwap(nil, &err)
-	}
-	return n, err
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
@@ -304,7 +280,6 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Body.Close()
 		return errStale
 	}
-	resp.Body = brokenBody{ReadCloser: resp.Body, broken: &t.broken}
 	h := http.Header{}
 	copyFiltered(h, resp.Header, returnedResponseHeaders)
 	resp.Header = h

@@ -97,7 +97,7 @@ func Serve(ctx context.Context, l net.Listener, fastCGI bool, h http.Handler, lo
 			return
 		}
 		defer t.leave()
-		h.ServeHTTP(w, unknownLength(r))
+		h.ServeHTTP(w, asServerRequest(unknownLength(r)))
 	})
 	done := make(chan error, 1)
 	go func() { done <- fcgi.Serve(l, tracked) }()
@@ -153,6 +153,17 @@ func (t *tracker) drain() <-chan struct{} {
 		}
 	}
 	return t.idle
+}
+
+// fcgiServer stands for net/http/fcgi's server in a request's context. Handlers
+// tell "served by a server" from "called directly" by http.ServerContextKey:
+// httputil.ReverseProxy panics with http.ErrAbortHandler when an SP breaks off a
+// streamed answer only if it is set, and otherwise returns as if the answer were
+// whole. The panic is what lets recoverer break the FastCGI connection.
+var fcgiServer = &http.Server{}
+
+func asServerRequest(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, fcgiServer))
 }
 
 // unknownLength fixes a FastCGI request with a chunked body: the web server sends no
