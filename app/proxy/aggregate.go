@@ -73,7 +73,6 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		}
 	}
 	var sources []aggregate.Source
-	var lists []*listSource
 	skip := proxyList(r.Header)
 	var sps []*config.SP
 	for _, sp := range p.cfg.SPs {
@@ -83,8 +82,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	for _, targets := range p.allCandidates(r.Context(), sps, info, user, userToken) {
 		for _, t := range targets {
-			l := &listSource{p: p, t: t, r: r, query: base, summary: summary}
-			sources, lists = append(sources, l), append(lists, l)
+			sources = append(sources, &listSource{p: p, t: t, r: r, query: base, summary: summary})
 		}
 	}
 	reqlog.SetTarget(r.Context(), "aggregate")
@@ -103,12 +101,11 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		switch {
 		case errors.Is(r.Context().Err(), context.DeadlineExceeded):
 			status = http.StatusGatewayTimeout
-		case anyBusy(lists):
+		case anyBusy(sources):
 			status = http.StatusServiceUnavailable
-			w.Header().Set("Retry-After", "1")
 		}
 		p.logger.Warn("aggregated list failed at every service provider", "skipped", res.Skipped)
-		apierr.Write(w, status, fmt.Sprintf("no service provider answered the list: %s", strings.Join(res.Skipped, ", ")))
+		refuse(w, status, fmt.Sprintf("no service provider answered the list: %s", strings.Join(res.Skipped, ", ")))
 		return
 	}
 	items := make([]map[string]any, len(res.Items))
@@ -191,9 +188,9 @@ type listSource struct {
 	busy atomic.Bool
 }
 
-func anyBusy(lists []*listSource) bool {
-	for _, l := range lists {
-		if l.busy.Load() {
+func anyBusy(sources []aggregate.Source) bool {
+	for _, s := range sources {
+		if s.(*listSource).busy.Load() {
 			return true
 		}
 	}

@@ -382,8 +382,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if errors.Is(err, ErrBusy) {
 		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)
-		w.Header().Set("Retry-After", "1")
-		apierr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("too many calls in flight to service provider %s; try again", t.sp.Name))
+		refuse(w, http.StatusServiceUnavailable, fmt.Sprintf("too many calls in flight to service provider %s; try again", t.sp.Name))
 		return
 	}
 	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)
@@ -446,7 +445,7 @@ func proxyList(h http.Header) map[string]bool {
 	return skip
 }
 
-// refuse answers a call that was not forwarded; a 503 says when to try again.
+// refuse answers with an error mixmatch makes itself; a 503 says when to try again.
 func refuse(w http.ResponseWriter, status int, msg string) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
