@@ -60,33 +60,36 @@ func intOpt[T any](key string, def, minimum int, help string, field func(*T) *in
 	return option[T]{key: key, kind: fmt.Sprintf("integer value, at least %d", minimum),
 		def: strconv.Itoa(def), help: help,
 		set: func(t *T, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a whole number", v)
+			n, err := atLeast(v, minimum)
+			if err == nil {
+				*field(t) = n
 			}
-			if n < minimum {
-				return fmt.Errorf("%d is less than %d", n, minimum)
-			}
-			*field(t) = n
-			return nil
+			return err
 		}}
 }
 
 func secondsOpt[T any](key string, def, minimum int, help string, field func(*T) *time.Duration) option[T] {
-	o := intOpt(key, def, minimum, help, func(*T) *int { return nil })
-	o.kind = fmt.Sprintf("integer value, seconds, at least %d", minimum)
-	o.set = func(t *T, v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v)
-		}
-		if n < minimum {
-			return fmt.Errorf("%d is less than %d", n, minimum)
-		}
-		*field(t) = time.Duration(n) * time.Second
-		return nil
+	return option[T]{key: key, kind: fmt.Sprintf("integer value, seconds, at least %d", minimum),
+		def: strconv.Itoa(def), help: help,
+		set: func(t *T, v string) error {
+			n, err := atLeast(v, minimum)
+			if err == nil {
+				*field(t) = time.Duration(n) * time.Second
+			}
+			return err
+		}}
+}
+
+// atLeast reads a whole number no smaller than minimum.
+func atLeast(v string, minimum int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a whole number", v)
 	}
-	return o
+	if n < minimum {
+		return 0, fmt.Errorf("%d is less than %d", n, minimum)
+	}
+	return n, nil
 }
 
 func listOpt[T any](key, def, help string, check func(string) error, field func(*T) *[]string) option[T] {
