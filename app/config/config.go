@@ -4,6 +4,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,8 @@ type Config struct {
 		Caching           bool
 		CacheTime         time.Duration
 		TLS               tlsclient.Files
+		// TLSConfig is built from TLS when the file loads (nil: the system's).
+		TLSConfig *tls.Config
 	}
 	MetricsListen string
 
@@ -88,6 +91,8 @@ type SP struct {
 	Retries               int
 	MaxConcurrentRequests int
 	TLS                   tlsclient.Files
+	// TLSConfig is built from TLS when the file loads (nil: the system's).
+	TLSConfig *tls.Config
 }
 
 // Local reports whether this is the local cloud.

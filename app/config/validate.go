@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"strings"
 
@@ -38,9 +39,9 @@ func (l *loader) validate(c *Config) {
 			l.problem(section, "sp_name", "%q is also the sp_name of [sp_%s]", sp.SPName, other)
 		}
 		spNames[sp.SPName] = sp.Name
-		l.checkTLS(section, sp.TLS)
+		sp.TLSConfig = l.buildTLS(section, sp.TLS)
 	}
-	l.checkTLS("auth", c.Auth.TLS)
+	c.Auth.TLSConfig = l.buildTLS("auth", c.Auth.TLS)
 
 	a := &c.Auth
 	if a.UserDomainID != "" && a.UserDomainName != "" {
@@ -100,12 +101,14 @@ func (l *loader) hasProblem(section, key string) bool {
 	return false
 }
 
-// checkTLS reads the CA bundle and client certificate now, so a wrong path or a
-// mismatched key stops mixmatch at start-up, named, not at the first call to a cloud.
-func (l *loader) checkTLS(section string, f tlsclient.Files) {
-	_, err := f.Config()
+// buildTLS reads the CA bundle and client certificate once, when the file loads, so
+// a wrong path or a mismatched key stops mixmatch at start-up, named, not at the
+// first call to a cloud.
+func (l *loader) buildTLS(section string, f tlsclient.Files) *tls.Config {
+	c, err := f.Config()
 	var p *tlsclient.Problem
 	if errors.As(err, &p) {
 		l.problem(section, p.Key, "%v", p.Err)
 	}
+	return c
 }

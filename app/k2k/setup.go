@@ -2,7 +2,6 @@ package k2k
 
 import (
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -28,28 +27,20 @@ func FromConfig(cfg *config.Config, logger *slog.Logger) (*keystone.Client, *Exc
 		}
 		cache = tokencache.New(backend, nil)
 	}
-	localTLS, err := cfg.Auth.TLS.Config()
-	if err != nil {
-		return nil, nil, fmt.Errorf("[auth] %w", err)
-	}
 	local := keystone.NewClient(keystone.Options{
 		AuthURL: cfg.Auth.AuthURL,
 		Credentials: keystone.Credentials{Username: cfg.Auth.Username, Password: cfg.Auth.Password,
 			ProjectName: cfg.Auth.ProjectName, UserDomainID: cfg.Auth.UserDomainID, UserDomainName: cfg.Auth.UserDomainName,
 			ProjectDomainID: cfg.Auth.ProjectDomainID, ProjectDomainName: cfg.Auth.ProjectDomainName},
 		Cache: cache, CacheTime: cfg.Auth.CacheTime,
-		HTTP: clientWith(localTLS, 15*time.Second),
+		HTTP: clientWith(cfg.Auth.TLSConfig, 15*time.Second),
 	})
 	spHTTP := map[string]*http.Client{}
 	for _, sp := range cfg.SPs {
-		if sp.Local() || sp.TLS.Zero() {
+		if sp.Local() || sp.TLSConfig == nil {
 			continue
 		}
-		c, err := sp.TLS.Config()
-		if err != nil {
-			return nil, nil, fmt.Errorf("[sp_%s] %w", sp.Name, err)
-		}
-		spHTTP[sp.Name] = clientWith(c, 30*time.Second)
+		spHTTP[sp.Name] = clientWith(sp.TLSConfig, 30*time.Second)
 	}
 	ex := New(Options{Local: local, Cache: cache, VerifyAssertions: true, ProjectsTTL: cfg.Auth.CacheTime,
 		HTTP: clientWith(nil, 30*time.Second), SPHTTP: spHTTP, Logger: logger})

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -22,15 +21,9 @@ var ErrBusy = errors.New("too many calls in flight to this service provider")
 // its TLS settings, connect and response-header timeouts, a bound on calls in
 // flight, and retries of calls without a body.
 func NewTransport(sp *config.SP) http.RoundTripper {
-	tlsConfig, err := sp.TLS.Config()
-	if err != nil {
-		// The files were good when the configuration was loaded; say what changed on
-		// every call rather than fall back to unverified or default TLS.
-		return failing{fmt.Errorf("TLS settings of [sp_%s]: %w", sp.Name, err)}
-	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil // only the configured endpoints are contacted, never an environment proxy
-	t.TLSClientConfig = tlsConfig
+	t.TLSClientConfig = sp.TLSConfig
 	t.DialContext = (&net.Dialer{Timeout: sp.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = sp.ConnectTimeout
 	t.ResponseHeaderTimeout = sp.ResponseTimeout
@@ -44,10 +37,6 @@ func NewTransport(sp *config.SP) http.RoundTripper {
 	}
 	return rt
 }
-
-type failing struct{ err error }
-
-func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // limited bounds the calls in flight to one SP. A slot is held until the answer's
 // body is closed, so a long image download counts for as long as it streams.

@@ -27,13 +27,10 @@ type Problem struct {
 
 func (p *Problem) Error() string { return p.Key + ": " + p.Err.Error() }
 
-// Zero reports whether nothing is set, so the system's defaults apply.
-func (f Files) Zero() bool { return f == Files{} }
-
 // Config returns the client TLS configuration, or nil when nothing is set. Errors
 // are *Problem.
 func (f Files) Config() (*tls.Config, error) {
-	if f.Zero() {
+	if f == (Files{}) {
 		return nil, nil
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.Insecure}
