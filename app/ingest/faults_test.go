@@ -2,17 +2,16 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"mixmatch/app/config"
+	"mixmatch/app/dbtest"
 	"mixmatch/app/store"
 )
 
@@ -49,19 +48,7 @@ func goroutinesSettle(t *testing.T) {
 func TestLockedDatabaseLosesNothing(t *testing.T) {
 	b := newBus(t)
 	goroutinesSettle(t)
-	ctx := context.Background()
-	locker, err := sql.Open("sqlite3", strings.TrimPrefix(b.dsn, "sqlite:///"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close()
-	lock, err := locker.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := dbtest.LockSQLite(t, b.dsn)
 	const n = 200
 	for i := range n {
 		b.publish(t, i%2, notification("image.create", fmt.Sprintf(`{"id": "locked-%d", "owner": "p"}`, i)))
@@ -73,12 +60,9 @@ func TestLockedDatabaseLosesNothing(t *testing.T) {
 	if len(b.seen) != 0 {
 		t.Fatal("a batch was acked while the database was locked")
 	}
-	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
+	unlock()
 	b.await(t, n)
-	rows, _ := b.store.List(ctx, store.Filter{})
+	rows, _ := b.store.List(context.Background(), store.Filter{})
 	if len(rows) != n {
 		t.Fatalf("%d mappings of %d", len(rows), n)
 	}

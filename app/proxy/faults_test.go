@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -349,19 +348,7 @@ func TestLockedSQLite(t *testing.T) {
 	if err := st.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"}); err != nil {
 		t.Fatal(err)
 	}
-	path := strings.TrimPrefix(conn, "sqlite:///")
-	locker, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close()
-	lock, err := locker.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := dbtest.LockSQLite(t, conn)
 	if rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), "remote1") {
 		t.Fatalf("mapped GET with the database locked: %d %s", rec.Code, rec.Body)
 	}
@@ -375,10 +362,7 @@ func TestLockedSQLite(t *testing.T) {
 	}
 	var created struct{ ID string }
 	json.Unmarshal(rec.Body.Bytes(), &created)
-	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
+	unlock()
 	h.(interface{ Drain() }).Drain()
 	if m, err := st.Find(ctx, "images", created.ID); err != nil || m.ResourceSP != "default" {
 		t.Fatalf("the mapping made while the database was locked: %+v %v; logs: %s", m, err, logs.String())

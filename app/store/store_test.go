@@ -2,10 +2,8 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,18 +290,7 @@ func TestQueuedWritesDoNotStallReads(t *testing.T) {
 	if err := s.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: "known", ResourceSP: "remote1"}); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite3", strings.TrimPrefix(conn, "sqlite:///"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	lock, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := dbtest.LockSQLite(t, conn)
 	const writers = 6
 	errs := make(chan error, writers)
 	for i := range writers {
@@ -320,10 +307,7 @@ func TestQueuedWritesDoNotStallReads(t *testing.T) {
 			t.Fatalf("a look-up with %d writes queued on the lock: %v", writers, err)
 		}
 	}
-	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
+	unlock()
 	for range writers {
 		if err := <-errs; err != nil {
 			t.Fatalf("a queued write: %v", err)
