@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"mixmatch/app/config"
 	"mixmatch/app/dbtest"
+	"mixmatch/app/leaktest"
 	"mixmatch/app/store"
 )
 
@@ -27,27 +27,11 @@ func eventually(t *testing.T, what string, bound time.Duration, cond func() bool
 	}
 }
 
-// goroutinesSettle fails the test if, once everything it started has stopped, more
-// goroutines run than before it.
-func goroutinesSettle(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
-}
-
 // SQLite locked by another writer for longer than its busy_timeout: the batch is
 // requeued, not acked, and every notification is recorded once the lock is gone.
 func TestLockedDatabaseLosesNothing(t *testing.T) {
 	b := newBus(t)
-	goroutinesSettle(t)
+	leaktest.Check(t)
 	unlock := dbtest.LockSQLite(t, b.dsn)
 	const n = 200
 	for i := range n {
@@ -123,7 +107,7 @@ func (f *forwarder) stop() {
 // published once the broker is there.
 func TestBrokerDownAtStart(t *testing.T) {
 	b := newBus(t)
-	goroutinesSettle(t)
+	leaktest.Check(t)
 	free, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,33 +19,9 @@ import (
 
 	"mixmatch/app/dbtest"
 	"mixmatch/app/keystone"
+	"mixmatch/app/leaktest"
 	"mixmatch/app/store"
 )
-
-// noLeaks fails the test if it ends with more goroutines than it began with. Call it
-// first, so its cleanup runs after the servers' and clients'. Connections wind down
-// asynchronously once closed, so the count is given a bounded time to settle.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("%d goroutines before the test, %d after:\n%s", before, n, buf)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}
 
 // rawSP is a TCP server that misbehaves below HTTP: it never answers, or resets
 // every connection. It counts the connections it accepted.
@@ -159,7 +134,7 @@ func within(t *testing.T, what string, took, bound time.Duration) {
 // A wedged SP (connection accepted, nothing said) costs response_timeout once: a
 // timeout is not retried.
 func TestHangingSPIsA504(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	sp := newRawSP(t, false)
 	h, _ := newHandler(t, faultConf(map[string]string{"default": sp.URL()}, "sp:response_timeout = 1", "sp:retries = 2"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
@@ -172,7 +147,7 @@ func TestHangingSPIsA504(t *testing.T) {
 
 // An SP that resets connections is retried for bodiless calls, then a 502.
 func TestResettingSPIsA502(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	sp := newRawSP(t, true)
 	h, _ := newHandler(t, faultConf(map[string]string{"default": sp.URL()}, "sp:retries = 2"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
@@ -190,7 +165,7 @@ func TestResettingSPIsA502(t *testing.T) {
 
 // Slow is not broken: an answer inside response_timeout arrives whole.
 func TestSlowSPAnswers(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(300 * time.Millisecond) // the fault under test
 		w.Header().Set("Content-Type", "application/json")
@@ -207,7 +182,7 @@ func TestSlowSPAnswers(t *testing.T) {
 // An SP that breaks off a download it started: the client must see a broken answer
 // (not a short body that looks whole), and the proxy goes on serving.
 func TestSPBreakingOffMidStream(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/file") {
 			w.Header().Set("Content-Type", "application/json")
@@ -248,7 +223,7 @@ func TestSPBreakingOffMidStream(t *testing.T) {
 
 // One SP answering garbage to a list is skipped and named; all of them is a 502.
 func TestInvalidJSONList(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"images": [{"id": "a", "created_at": `)
@@ -269,7 +244,7 @@ func TestInvalidJSONList(t *testing.T) {
 // An SP that hangs during an aggregated list costs request_timeout at most; the list
 // comes from the others.
 func TestHangingSPInAnAggregatedList(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	sp := newRawSP(t, false)
 	good := newBackend(t, "default")
 	good.list = []map[string]any{{"id": "d1", "created_at": "2026-01-01T00:00:00Z"}}
@@ -285,7 +260,7 @@ func TestHangingSPInAnAggregatedList(t *testing.T) {
 // A broadcast does not wait for a hanging SP when another has the resource, and is
 // bounded by request_timeout when none has.
 func TestHangingSPInABroadcast(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	sp := newRawSP(t, false)
 	local, holder := newBackend(t, "default"), newBackend(t, "remote2")
 	holder.has[imageKey] = true
@@ -307,7 +282,7 @@ func TestHangingSPInABroadcast(t *testing.T) {
 
 // Keystone down: refused at once is a 502, silent is a 504 after request_timeout.
 func TestKeystoneDown(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	b := newBackend(t, "default")
 	refused := newRawSP(t, false)
 	refusedURL := refused.URL()
@@ -336,7 +311,7 @@ func TestKeystoneDown(t *testing.T) {
 // SQLite locked by another writer: reads go on, a create is answered within the
 // learning bound, and its mapping is recorded once the lock is gone.
 func TestLockedSQLite(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	b := newBackend(t, "default")
 	remote := newBackend(t, "remote1")
 	remote.has[imageKey] = true
@@ -372,7 +347,7 @@ func TestLockedSQLite(t *testing.T) {
 // PostgreSQL in read-only mode (a standby, a full disk): calls go on, and nothing
 // half-written is left.
 func TestReadOnlyPostgreSQL(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	b := newBackend(t, "default")
 	remote := newBackend(t, "remote1")
 	remote.has[imageKey] = true
@@ -410,7 +385,7 @@ func TestReadOnlyPostgreSQL(t *testing.T) {
 
 // The database gone altogether: a resource is still found by broadcast.
 func TestDatabaseGoneFallsBackToBroadcast(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	local, remote := newBackend(t, "default"), newBackend(t, "remote1")
 	remote.has[imageKey] = true
 	h, st := newHandler(t, faultConf(map[string]string{"default": local.server.URL, "remote1": remote.server.URL},
@@ -425,7 +400,7 @@ func TestDatabaseGoneFallsBackToBroadcast(t *testing.T) {
 // max_concurrent_requests: a call over the limit waits connect_timeout for a slot,
 // then gets a 503 that says to retry; slots come back when calls end.
 func TestConcurrentCallsPerSPAreBounded(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	b := newBackend(t, "default")
 	b.has[imageKey] = true
 	b.hang, b.arrived = make(chan struct{}), make(chan struct{}, 8)
@@ -483,7 +458,7 @@ func (s *syncBuffer) String() string {
 // An SP at its max_concurrent_requests may hold the resource a broadcast looks for:
 // the answer is a 503 to retry, not a 404.
 func TestBusySPInABroadcast(t *testing.T) {
-	noLeaks(t)
+	leaktest.Check(t)
 	local, busy := newBackend(t, "default"), newBackend(t, "remote1")
 	busy.has[imageKey] = true
 	busy.hang, busy.arrived = make(chan struct{}), make(chan struct{}, 4)
