@@ -71,31 +71,6 @@ func newRawSP(t *testing.T, reset bool) *rawSP {
 
 func (s *rawSP) URL() string { return "http://" + s.l.Addr().String() }
 
-// faultConf is a configuration whose SPs (default first) have the given endpoints.
-func faultConf(endpoints map[string]string, options ...string) string {
-	names := []string{"default"}
-	for _, n := range []string{"remote1", "remote2"} {
-		if endpoints[n] != "" {
-			names = append(names, n)
-		}
-	}
-	var global, perSP []string
-	for _, o := range options {
-		if rest, ok := strings.CutPrefix(o, "sp:"); ok {
-			perSP = append(perSP, rest)
-		} else {
-			global = append(global, o)
-		}
-	}
-	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = %s\n%s\n", strings.Join(names, ", "), strings.Join(global, "\n"))
-	for _, n := range names {
-		u := endpoints[n]
-		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\nnetwork_endpoint = %s\n%s\n",
-			n, u, u, u, strings.Join(perSP, "\n"))
-	}
-	return conf
-}
-
 func serveWith(t testing.TB, h http.Handler, method, path string, body io.Reader, headers ...string) (*httptest.ResponseRecorder, time.Duration) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, body)
@@ -136,7 +111,7 @@ func within(t *testing.T, what string, took, bound time.Duration) {
 func TestHangingSPIsA504(t *testing.T) {
 	leaktest.Check(t)
 	sp := newRawSP(t, false)
-	h, _ := newHandler(t, faultConf(map[string]string{"default": sp.URL()}, "sp:response_timeout = 1", "sp:retries = 2"))
+	h, _ := newHandler(t, spConf(map[string]string{"default": sp.URL()}, "sp:response_timeout = 1", "sp:retries = 2"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
 	wantJSONError(t, "hanging SP", rec, 504)
 	within(t, "hanging SP", took, 2500*time.Millisecond)
@@ -149,7 +124,7 @@ func TestHangingSPIsA504(t *testing.T) {
 func TestResettingSPIsA502(t *testing.T) {
 	leaktest.Check(t)
 	sp := newRawSP(t, true)
-	h, _ := newHandler(t, faultConf(map[string]string{"default": sp.URL()}, "sp:retries = 2"))
+	h, _ := newHandler(t, spConf(map[string]string{"default": sp.URL()}, "sp:retries = 2"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
 	wantJSONError(t, "GET at a resetting SP", rec, 502)
 	within(t, "GET at a resetting SP", took, 2*time.Second)
@@ -172,7 +147,7 @@ func TestSlowSPAnswers(t *testing.T) {
 		fmt.Fprintf(w, `{"id": %q}`, imageID)
 	}))
 	t.Cleanup(slow.Close)
-	h, _ := newHandler(t, faultConf(map[string]string{"default": slow.URL}, "sp:response_timeout = 2"))
+	h, _ := newHandler(t, spConf(map[string]string{"default": slow.URL}, "sp:response_timeout = 2"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), imageID) || took < 300*time.Millisecond {
 		t.Fatalf("%d %s after %s", rec.Code, rec.Body, took)
@@ -196,7 +171,7 @@ func TestSPBreakingOffMidStream(t *testing.T) {
 		c.Close()
 	}))
 	t.Cleanup(broken.Close)
-	h, _ := newHandler(t, faultConf(map[string]string{"default": broken.URL}))
+	h, _ := newHandler(t, spConf(map[string]string{"default": broken.URL}))
 	front := httptest.NewServer(h)
 	t.Cleanup(front.Close)
 	front.Config.ErrorLog = nil
@@ -231,12 +206,12 @@ func TestInvalidJSONList(t *testing.T) {
 	t.Cleanup(garbage.Close)
 	good := newBackend(t, "default")
 	good.list = []map[string]any{{"id": "d1", "created_at": "2026-01-01T00:00:00Z"}}
-	h, _ := newHandler(t, faultConf(map[string]string{"default": good.server.URL, "remote1": garbage.URL}, "aggregation = true"))
+	h, _ := newHandler(t, spConf(map[string]string{"default": good.server.URL, "remote1": garbage.URL}, "aggregation = true"))
 	rec, _ := serveWith(t, h, "GET", "/image/v2/images", nil)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"d1"`) || rec.Header().Get("MM-Skipped-Service-Providers") != "remote1" {
 		t.Fatalf("%d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
-	h, _ = newHandler(t, faultConf(map[string]string{"default": garbage.URL, "remote1": garbage.URL}, "aggregation = true"))
+	h, _ = newHandler(t, spConf(map[string]string{"default": garbage.URL, "remote1": garbage.URL}, "aggregation = true"))
 	rec, _ = serveWith(t, h, "GET", "/image/v2/images", nil)
 	wantJSONError(t, "every SP answering garbage", rec, 502)
 }
@@ -248,7 +223,7 @@ func TestHangingSPInAnAggregatedList(t *testing.T) {
 	sp := newRawSP(t, false)
 	good := newBackend(t, "default")
 	good.list = []map[string]any{{"id": "d1", "created_at": "2026-01-01T00:00:00Z"}}
-	h, _ := newHandler(t, faultConf(map[string]string{"default": good.server.URL, "remote1": sp.URL()},
+	h, _ := newHandler(t, spConf(map[string]string{"default": good.server.URL, "remote1": sp.URL()},
 		"aggregation = true", "request_timeout = 1"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images", nil)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"d1"`) || rec.Header().Get("MM-Skipped-Service-Providers") != "remote1" {
@@ -264,7 +239,7 @@ func TestHangingSPInABroadcast(t *testing.T) {
 	sp := newRawSP(t, false)
 	local, holder := newBackend(t, "default"), newBackend(t, "remote2")
 	holder.has[imageKey] = true
-	h, _ := newHandler(t, faultConf(map[string]string{"default": local.server.URL, "remote1": sp.URL(), "remote2": holder.server.URL},
+	h, _ := newHandler(t, spConf(map[string]string{"default": local.server.URL, "remote1": sp.URL(), "remote2": holder.server.URL},
 		"search_by_broadcast = true", "request_timeout = 2"))
 	rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
 	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "remote2"`) {
@@ -297,7 +272,7 @@ func TestKeystoneDown(t *testing.T) {
 			Credentials: keystone.Credentials{Username: "mixmatch", Password: "secret", ProjectName: "service",
 				UserDomainID: "default", ProjectDomainID: "default"},
 			HTTP: &http.Client{Transport: &http.Transport{}, Timeout: 3 * time.Second}})
-		h, _ := newHandlerWith(t, faultConf(map[string]string{"default": b.server.URL}, "request_timeout = 1"),
+		h, _ := newHandlerWith(t, spConf(map[string]string{"default": b.server.URL}, "request_timeout = 1"),
 			ks, slog.New(slog.DiscardHandler))
 		rec, took := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
 		wantJSONError(t, "Keystone "+tc.name, rec, tc.status)
@@ -317,7 +292,7 @@ func TestLockedSQLite(t *testing.T) {
 	remote.has[imageKey] = true
 	conn := dbtest.SQLite(t)
 	var logs syncBuffer
-	h, st := newHandlerOn(t, faultConf(map[string]string{"default": b.server.URL, "remote1": remote.server.URL}), conn,
+	h, st := newHandlerOn(t, spConf(map[string]string{"default": b.server.URL, "remote1": remote.server.URL}), conn,
 		testAuth(), slog.New(slog.NewTextHandler(&logs, nil)))
 	ctx := context.Background()
 	if err := st.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"}); err != nil {
@@ -369,7 +344,7 @@ func TestReadOnlyPostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	h, st := newHandlerOn(t, faultConf(map[string]string{"default": b.server.URL, "remote1": remote.server.URL}), conn,
+	h, st := newHandlerOn(t, spConf(map[string]string{"default": b.server.URL, "remote1": remote.server.URL}), conn,
 		testAuth(), slog.New(slog.NewTextHandler(&logs, nil)))
 	if rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), "remote1") {
 		t.Fatalf("mapped GET on a read-only database: %d %s", rec.Code, rec.Body)
@@ -388,7 +363,7 @@ func TestDatabaseGoneFallsBackToBroadcast(t *testing.T) {
 	leaktest.Check(t)
 	local, remote := newBackend(t, "default"), newBackend(t, "remote1")
 	remote.has[imageKey] = true
-	h, st := newHandler(t, faultConf(map[string]string{"default": local.server.URL, "remote1": remote.server.URL},
+	h, st := newHandler(t, spConf(map[string]string{"default": local.server.URL, "remote1": remote.server.URL},
 		"search_by_broadcast = true"))
 	st.Close()
 	rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil)
@@ -404,7 +379,7 @@ func TestConcurrentCallsPerSPAreBounded(t *testing.T) {
 	b := newBackend(t, "default")
 	b.has[imageKey] = true
 	b.hang, b.arrived = make(chan struct{}), make(chan struct{}, 8)
-	h, _ := newHandler(t, faultConf(map[string]string{"default": b.server.URL}, "sp:max_concurrent_requests = 2", "sp:connect_timeout = 1"))
+	h, _ := newHandler(t, spConf(map[string]string{"default": b.server.URL}, "sp:max_concurrent_requests = 2", "sp:connect_timeout = 1"))
 	codes := make(chan int, 2)
 	for range 2 {
 		go func() {
@@ -462,7 +437,7 @@ func TestBusySPInABroadcast(t *testing.T) {
 	local, busy := newBackend(t, "default"), newBackend(t, "remote1")
 	busy.has[imageKey] = true
 	busy.hang, busy.arrived = make(chan struct{}), make(chan struct{}, 4)
-	h, st := newHandler(t, faultConf(map[string]string{"default": local.server.URL, "remote1": busy.server.URL},
+	h, st := newHandler(t, spConf(map[string]string{"default": local.server.URL, "remote1": busy.server.URL},
 		"search_by_broadcast = true", "sp:max_concurrent_requests = 1", "sp:connect_timeout = 1"))
 	if err := st.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"}); err != nil {
 		t.Fatal(err)

@@ -186,9 +186,15 @@ type setup struct {
 
 const localToken = "local-user-token"
 
-func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
-	s := &setup{backends: map[string]*backend{}}
-	// Options "sp:key = value" go into every [sp_*] section, the others into [DEFAULT].
+// spConf is a configuration whose SPs (default first) have the given endpoints.
+// Options "sp:key = value" go into every [sp_*] section, the others into [DEFAULT].
+func spConf(endpoints map[string]string, options ...string) string {
+	names := []string{"default"}
+	for _, n := range []string{"remote1", "remote2"} {
+		if endpoints[n] != "" {
+			names = append(names, n)
+		}
+	}
 	var global, perSP []string
 	for _, o := range options {
 		if rest, ok := strings.CutPrefix(o, "sp:"); ok {
@@ -197,15 +203,24 @@ func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
 			global = append(global, o)
 		}
 	}
-	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = default, remote1, remote2\nsearch_by_broadcast = %v\n%s",
-		broadcast, strings.Join(global, "\n")+"\n")
-	for _, name := range []string{"default", "remote1", "remote2"} {
-		b := newBackend(t, name)
-		s.backends[name] = b
-		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\nnetwork_endpoint = %s\n%s\n", name,
-			b.server.URL, b.server.URL, b.server.URL, strings.Join(perSP, "\n"))
+	conf := fmt.Sprintf("[DEFAULT]\nservice_providers = %s\n%s\n", strings.Join(names, ", "), strings.Join(global, "\n"))
+	for _, n := range names {
+		u := endpoints[n]
+		conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\nnetwork_endpoint = %s\n%s\n",
+			n, u, u, u, strings.Join(perSP, "\n"))
 	}
-	s.handler, s.store = newHandler(t, conf)
+	return conf
+}
+
+func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
+	s := &setup{backends: map[string]*backend{}}
+	endpoints := map[string]string{}
+	for _, name := range []string{"default", "remote1", "remote2"} {
+		s.backends[name] = newBackend(t, name)
+		endpoints[name] = s.backends[name].server.URL
+	}
+	options = append([]string{fmt.Sprintf("search_by_broadcast = %v", broadcast)}, options...)
+	s.handler, s.store = newHandler(t, spConf(endpoints, options...))
 	return s
 }
 

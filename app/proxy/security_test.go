@@ -112,7 +112,7 @@ func TestNoRequestChoosesWhereACallGoes(t *testing.T) {
 func TestServiceProviderHeaderNamesEnabledSPsOnly(t *testing.T) {
 	local, remote1 := newBackend(t, "default"), newBackend(t, "remote1")
 	remote1.has[imageKey] = true
-	conf := faultConf(map[string]string{"default": local.server.URL, "remote1": remote1.server.URL})
+	conf := spConf(map[string]string{"default": local.server.URL, "remote1": remote1.server.URL})
 	conf = strings.Replace(conf, "[sp_remote1]\n", "[sp_remote1]\nenabled_services = volume\n", 1)
 	h, _ := newHandler(t, conf)
 	for _, name := range []string{"remote1", "Remote1", "remote1 ", "sp_remote1", "remote9", "default,remote1", "*"} {
@@ -188,7 +188,7 @@ func TestNoTokenInLogsOrAnswers(t *testing.T) {
 	s := newSetup(t, true, "aggregation = true")
 	s.backends["remote1"].failures = 3 // errors are logged with their detail
 	user := testAuth()[localToken]
-	h, st := newHandlerWith(t, faultConf(map[string]string{"default": s.backends["default"].server.URL,
+	h, st := newHandlerWith(t, spConf(map[string]string{"default": s.backends["default"].server.URL,
 		"remote1": s.backends["remote1"].server.URL, "remote2": s.backends["remote2"].server.URL},
 		"search_by_broadcast = true", "aggregation = true"), auth{localToken: user}, logger)
 	var answers strings.Builder

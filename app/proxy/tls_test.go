@@ -113,7 +113,7 @@ func TestTLSToServiceProviders(t *testing.T) {
 		{"insecure, with the client certificate", []string{"insecure = true", "certfile = " + p.certFile, "keyfile = " + p.keyFile}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conf := faultConf(map[string]string{"default": local.server.URL, "remote1": sp.URL})
+			conf := spConf(map[string]string{"default": local.server.URL, "remote1": sp.URL})
 			conf = strings.Replace(conf, "[sp_remote1]\n", "[sp_remote1]\n"+strings.Join(tc.options, "\n")+"\n", 1)
 			h, _ := newHandler(t, conf)
 			rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
