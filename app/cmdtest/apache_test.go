@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"mixmatch/app/bintest"
 	"mixmatch/app/k2k/k2ktest"
 )
 
@@ -88,15 +89,6 @@ func (g *glance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // brokenImage is the image whose download the stand-in Glance breaks off.
 const brokenImage = "5b1c7a7e-0000-4c5d-9e2f-1a2b3c4d5e6f"
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Real Apache with mod_proxy_fcgi and the site file of httpd/, in front of two real
 // workers: a chunked 64 MiB upload and a 256 MiB download pass through whole.
 func TestApacheInFrontOfWorkers(t *testing.T) {
@@ -140,7 +132,7 @@ func TestApacheInFrontOfWorkers(t *testing.T) {
 	}
 
 	site, _ := filepath.Abs("../../httpd/mixmatch.conf")
-	port := freePort(t)
+	port := bintest.FreePort(t)
 	mods := "/usr/lib/apache2/modules/"
 	main := fmt.Sprintf(`ServerRoot %[1]s
 PidFile %[1]s/apache.pid

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mixmatch/app/bintest"
 )
 
 var binDir string
@@ -27,13 +29,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	for name, pkg := range map[string]string{"mixmatch-fcgi": "mixmatch/fcgi",
-		"mixmatch-ingester": "mixmatch/app/cmd/mixmatch-ingester", "mixmatch-manage": "mixmatch/app/cmd/mixmatch-manage"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", name, err, out)
-			os.Exit(1)
-		}
+	if err := bintest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -111,7 +109,7 @@ func TestWorkerServesAndStopsOnSIGTERM(t *testing.T) {
 	if out, code := run(t, "mixmatch-manage", "--config-file", conf, "db_sync"); code != 0 {
 		t.Fatalf("db_sync: exit %d: %s", code, out)
 	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
 	cmd := exec.Command(filepath.Join(binDir, "mixmatch-fcgi"), "--config-file", conf, "--http", "127.0.0.1:0", "--metrics", metricsAddr)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"mixmatch/app/bintest"
 	"mixmatch/app/k2k/k2ktest"
 	"mixmatch/app/keystone"
 )
@@ -104,8 +105,8 @@ func newEnv(t *testing.T, events func(sp, kind, id, project string)) *env {
 	}
 	e.declareTopology(t)
 
-	e.workerMetrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e.ingesterMetrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	e.workerMetrics = fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
+	e.ingesterMetrics = fmt.Sprintf("127.0.0.1:%d", bintest.FreePort(t))
 	e.writeConfig(t)
 	if out, err := exec.Command(filepath.Join(bin, "mixmatch-manage"), "--config-file", e.conf, "db_sync").CombinedOutput(); err != nil {
 		t.Fatalf("db_sync: %v\n%s", err, out)

@@ -6,11 +6,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -19,30 +17,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mixmatch/app/bintest"
 )
 
 // buildBinaries builds the three programs as an operator installs them.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for name, pkg := range map[string]string{"mixmatch-fcgi": "mixmatch/fcgi",
-		"mixmatch-ingester": "mixmatch/app/cmd/mixmatch-ingester", "mixmatch-manage": "mixmatch/app/cmd/mixmatch-manage"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("building %s: %v\n%s", name, err, out)
-		}
-	}
-	return dir
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := bintest.Build(dir); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return dir
 }
 
 // proc is one running binary. Its log is read as it comes (a worker writes a line per

@@ -3,9 +3,12 @@
 package loadtest
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -148,7 +151,7 @@ func (r *results) printRequests(w io.Writer) {
 		wrong -= k.status5xx + k.transportErrors
 		fmt.Fprintf(w, "%-11s %7d %8d %6d %5d %5d %7.1f %8s %8s %8s %8s  %s\n", name, k.sent, k.answered, k.transportErrors,
 			k.status5xx, wrong, float64(k.sent)/r.p.duration.Seconds(), ms(percentile(lat, .5)), ms(percentile(lat, .95)),
-			ms(percentile(lat, .99)), ms(percentile(lat, 1)), statusList(k.statuses))
+			ms(percentile(lat, .99)), ms(percentile(lat, 1)), countList(k.statuses))
 	}
 	for _, m := range mix {
 		k := s.kind(m.name)
@@ -197,15 +200,11 @@ func (r *results) printRequests(w io.Writer) {
 		sum(m, "mixmatch_token_cache_total", `result="hit"`), sum(m, "mixmatch_token_cache_total", `result="miss"`))
 }
 
-func countList(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s:%d", k, m[k])
+// countList is "key:count ..." in key order.
+func countList[K cmp.Ordered](m map[K]int) string {
+	parts := []string{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%v:%d", k, m[k]))
 	}
 	return strings.Join(parts, " ")
 }

@@ -5,8 +5,6 @@ package loadtest
 import (
 	"fmt"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -118,16 +116,3 @@ func ms(d time.Duration) string {
 }
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
-
-func statusList(m map[int]int) string {
-	codes := make([]int, 0, len(m))
-	for c := range m {
-		codes = append(codes, c)
-	}
-	sort.Ints(codes)
-	parts := make([]string, len(codes))
-	for i, c := range codes {
-		parts[i] = fmt.Sprintf("%d:%d", c, m[c])
-	}
-	return strings.Join(parts, " ")
-}
