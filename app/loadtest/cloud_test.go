@@ -168,8 +168,7 @@ func (c *cloud) page(kind, project, marker string, limit int) ([]map[string]any,
 func (c *cloud) serve(w http.ResponseWriter, r *http.Request) {
 	project, ok := c.valid(r.Header.Get("X-Auth-Token"))
 	if !ok {
-		c.count("401")
-		writeError(w, http.StatusUnauthorized)
+		c.fail(w, http.StatusUnauthorized)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -180,15 +179,24 @@ func (c *cloud) serve(w http.ResponseWriter, r *http.Request) {
 	case len(segs) >= 3 && segs[0] == "v3" && segs[2] == "volumes":
 		// Cinder refuses a path whose project is not the token's.
 		if normalize(segs[1]) != project {
-			c.count("403")
-			writeError(w, http.StatusForbidden)
+			c.fail(w, http.StatusForbidden)
 			return
 		}
 		c.cinder(w, r, segs[3:], project)
 	default:
-		c.count("404")
-		writeError(w, http.StatusNotFound)
+		c.fail(w, http.StatusNotFound)
 	}
+}
+
+// create makes a resource, tells the notifier, and returns its document.
+func (c *cloud) create(kind, project, name string) map[string]any {
+	id := c.add(kind, project, newUUID(), name, time.Now())
+	c.count("create")
+	if c.created != nil {
+		c.created(kind, id, project)
+	}
+	body, _ := c.find(kind, project, id)
+	return body
 }
 
 func (c *cloud) glance(w http.ResponseWriter, r *http.Request, rest []string, project string) {
@@ -202,23 +210,16 @@ func (c *cloud) glance(w http.ResponseWriter, r *http.Request, rest []string, pr
 			Name string `json:"name"`
 		}
 		if json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in) != nil {
-			c.count("400")
-			writeError(w, http.StatusBadRequest)
+			c.fail(w, http.StatusBadRequest)
 			return
 		}
-		id := c.add("images", project, newUUID(), in.Name, time.Now())
-		c.count("create")
-		if c.created != nil {
-			c.created("images", id, project)
-		}
-		body, _ := c.find("images", project, id)
+		body := c.create("images", project, in.Name)
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(body)
 	case len(rest) == 1 && r.Method == http.MethodGet:
 		c.show(w, "images", project, rest[0], func(body map[string]any) any { return body })
 	default:
-		c.count("404")
-		writeError(w, http.StatusNotFound)
+		c.fail(w, http.StatusNotFound)
 	}
 }
 
@@ -231,16 +232,10 @@ func (c *cloud) cinder(w http.ResponseWriter, r *http.Request, rest []string, pr
 			} `json:"volume"`
 		}
 		if json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&in) != nil {
-			c.count("400")
-			writeError(w, http.StatusBadRequest)
+			c.fail(w, http.StatusBadRequest)
 			return
 		}
-		id := c.add("volumes", project, newUUID(), in.Volume.Name, time.Now())
-		c.count("create")
-		if c.created != nil {
-			c.created("volumes", id, project)
-		}
-		body, _ := c.find("volumes", project, id)
+		body := c.create("volumes", project, in.Volume.Name)
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(map[string]any{"volume": body})
 	case r.Method == http.MethodGet && (len(rest) == 0 || len(rest) == 1 && rest[0] == "detail"):
@@ -256,8 +251,7 @@ func (c *cloud) cinder(w http.ResponseWriter, r *http.Request, rest []string, pr
 	case len(rest) == 1 && r.Method == http.MethodGet:
 		c.show(w, "volumes", project, rest[0], func(body map[string]any) any { return map[string]any{"volume": body} })
 	default:
-		c.count("404")
-		writeError(w, http.StatusNotFound)
+		c.fail(w, http.StatusNotFound)
 	}
 }
 
@@ -267,16 +261,14 @@ func (c *cloud) list(w http.ResponseWriter, r *http.Request, kind, project strin
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			c.count("400")
-			writeError(w, http.StatusBadRequest)
+			c.fail(w, http.StatusBadRequest)
 			return
 		}
 		limit = min(n, 1000)
 	}
 	items, ok := c.page(kind, project, q.Get("marker"), limit)
 	if !ok {
-		c.count("400")
-		writeError(w, http.StatusBadRequest)
+		c.fail(w, http.StatusBadRequest)
 		return
 	}
 	c.count("list")
@@ -286,12 +278,17 @@ func (c *cloud) list(w http.ResponseWriter, r *http.Request, kind, project strin
 func (c *cloud) show(w http.ResponseWriter, kind, project, id string, wrap func(map[string]any) any) {
 	body, ok := c.find(kind, project, id)
 	if !ok {
-		c.count("404")
-		writeError(w, http.StatusNotFound)
+		c.fail(w, http.StatusNotFound)
 		return
 	}
 	c.count("get")
 	json.NewEncoder(w).Encode(wrap(body))
+}
+
+// fail answers an error as OpenStack does, and counts it by status.
+func (c *cloud) fail(w http.ResponseWriter, status int) {
+	c.count(strconv.Itoa(status))
+	writeError(w, status)
 }
 
 func writeError(w http.ResponseWriter, status int) {

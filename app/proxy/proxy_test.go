@@ -261,13 +261,7 @@ func newHandlerFromConf(t testing.TB, conf string) http.Handler {
 
 func (s *setup) do(t testing.TB, method, path string, body io.Reader, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(method, path, body)
-	req.Header.Set("X-Auth-Token", localToken)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, req)
+	rec, _ := serveWith(t, s.handler, method, path, body, headers...)
 	return rec
 }
 
