@@ -24,20 +24,18 @@ func Register(r *mux.Router, cfg *config.Config, next http.Handler, deps Deps) {
 	registerNetworksExtended(r, cfg, deps)
 }
 
-// MaxJSONBody bounds a request body an extension reads itself.
-var MaxJSONBody int64 = 1 << 20
-
 // readJSON reads a bounded JSON object body, answering 413 or 400 itself when it
 // cannot; ok false means the answer is written.
-func readJSON(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, []byte, bool) {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, MaxJSONBody+1))
+// limit is [DEFAULT] max_json_body_size.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int) (map[string]json.RawMessage, []byte, bool) {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	r.Body.Close()
 	if err != nil {
 		apierr.Write(w, http.StatusBadRequest, "the request body could not be read")
 		return nil, nil, false
 	}
-	if int64(len(raw)) > MaxJSONBody {
-		apierr.Write(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxJSONBody))
+	if len(raw) > limit {
+		apierr.Write(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes (max_json_body_size)", limit))
 		return nil, nil, false
 	}
 	var body map[string]json.RawMessage

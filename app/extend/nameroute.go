@@ -47,7 +47,7 @@ func (nr *nameRouting) handler(service, wrapper string) http.Handler {
 			nr.next.ServeHTTP(w, r)
 			return
 		}
-		body, raw, ok := readJSON(w, r)
+		body, raw, ok := readJSON(w, r, nr.cfg.MaxJSONBodySize)
 		if !ok {
 			return
 		}

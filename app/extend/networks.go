@@ -69,7 +69,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, k2k.Status(err), "the token is invalid or has expired")
 		return
 	}
-	body, _, ok := readJSON(w, r)
+	body, _, ok := readJSON(w, r, n.cfg.MaxJSONBodySize)
 	if !ok {
 		return
 	}
@@ -189,6 +189,9 @@ func (n *networksExtended) fail(w http.ResponseWriter, err error, notVisible str
 	}
 }
 
+// maxNeutronAnswer bounds what is read of one Neutron answer about one network.
+const maxNeutronAnswer = 1 << 20
+
 func (n *networksExtended) call(ctx context.Context, method, u, token string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -209,7 +212,7 @@ func (n *networksExtended) call(ctx context.Context, method, u, token string, in
 		return &neutronError{status: http.StatusServiceUnavailable}
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, MaxJSONBody))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxNeutronAnswer))
 	if resp.StatusCode/100 != 2 {
 		return &neutronError{status: resp.StatusCode}
 	}

@@ -78,7 +78,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	observe := func(service, method, sp string, status int) {
 		m.Requests.WithLabelValues(service, method, strconv.Itoa(status), sp).Inc()
 	}
-	extend.MaxJSONBody = int64(cfg.MaxJSONBodySize)
 	handler := reqlog.Middleware(logger, observe, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
 		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger})))
 	l, err := serve.Listen(fe)
