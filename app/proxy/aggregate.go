@@ -258,7 +258,7 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, out any
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.p.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.p.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 // so at most one cloud holds it. The winner is recorded when the real call succeeds.
 // Each SP is searched on its own, so one whose Keystone hangs delays no other.
 func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, skip map[string]bool) (*target, int, string) {
-	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	type result struct {
 		t      *target

@@ -42,46 +42,65 @@ type Tokens interface {
 	Forget(ctx context.Context, sp *config.SP, userToken, project string)
 }
 
+// Deps are what a proxy works with besides its configuration.
+type Deps struct {
+	Store  *store.Store
+	Auth   Auth
+	Tokens Tokens
+	// Transport gives the round tripper towards each SP (NewTransport outside tests).
+	Transport func(*config.SP) http.RoundTripper
+	Logger    *slog.Logger
+	// Tracker hears what each SP answered (for /healthcheck?detail); a private one
+	// when nil.
+	Tracker *health.Tracker
+	// Metrics count upstream latency and learned mappings; a private set when nil.
+	Metrics *metrics.Set
+}
+
 // Proxy is the handler of /image, /volume and /network.
 type Proxy struct {
-	cfg    *config.Config
-	store  *store.Store
-	auth   Auth
-	tokens Tokens
-	logger *slog.Logger
+	cfg     *config.Config
+	store   *store.Store
+	auth    Auth
+	tokens  Tokens
+	logger  *slog.Logger
+	tracker *health.Tracker
+	metrics *metrics.Set
 	// One reverse proxy and one transport per SP, each with its timeouts.
 	reverse    map[string]*httputil.ReverseProxy
 	transports map[string]http.RoundTripper
-	// Timeout bounds the work done before a call is forwarded or answered here
+	// timeout bounds the work done before a call is forwarded or answered here
 	// (validation, K2K, broadcast, aggregation): [DEFAULT] request_timeout. Under
 	// FastCGI nothing cancels a request whose client went away.
-	Timeout time.Duration
-	// Tracker, when set, hears what each SP answered (for /healthcheck?detail).
-	Tracker *health.Tracker
-	// Metrics, when set, count upstream latency and learned mappings.
-	Metrics *metrics.Set
+	timeout time.Duration
 
 	learning sync.WaitGroup
 }
 
-// New builds the proxy. transport gives the round tripper towards each SP
-// (NewTransport outside tests).
-func New(cfg *config.Config, s *store.Store, auth Auth, tokens Tokens, transport func(*config.SP) http.RoundTripper, logger *slog.Logger) *Proxy {
+// New builds the proxy.
+func New(cfg *config.Config, d Deps) *Proxy {
 	timeout := cfg.RequestTimeout
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	p := &Proxy{cfg: cfg, store: s, auth: auth, tokens: tokens, logger: logger, Timeout: timeout,
+	if d.Tracker == nil {
+		d.Tracker = health.NewTracker()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	p := &Proxy{cfg: cfg, store: d.Store, auth: d.Auth, tokens: d.Tokens, logger: d.Logger, timeout: timeout,
+		tracker: d.Tracker, metrics: d.Metrics,
 		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
 	for _, sp := range cfg.SPs {
-		p.transports[sp.Name] = transport(sp)
+		p.transports[sp.Name] = d.Transport(sp)
 		p.reverse[sp.Name] = &httputil.ReverseProxy{
 			Rewrite:        p.rewrite,
 			Transport:      p.transports[sp.Name],
 			FlushInterval:  -1, // image data streams as it comes
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler:   p.errorHandler,
-			ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			ErrorLog:       slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn),
 		}
 	}
 	return p
@@ -131,7 +150,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Everything before forwarding is bounded; the forwarded call itself is bounded
 	// by the SP's timeouts, as its data may stream for long.
-	ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	bounded := r.WithContext(ctx)
 	userToken := r.Header.Get("X-Auth-Token")
@@ -272,10 +291,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	t := resp.Request.Context().Value(ctxKey{}).(*target)
-	p.Tracker.Observe(t.sp.Name, resp.StatusCode, nil)
-	if p.Metrics != nil {
-		p.Metrics.Upstream.WithLabelValues(t.sp.Name, t.info.Service).Observe(time.Since(t.start).Seconds())
-	}
+	p.tracker.Observe(t.sp.Name, resp.StatusCode, nil)
+	p.metrics.Upstream.WithLabelValues(t.sp.Name, t.info.Service).Observe(time.Since(t.start).Seconds())
 	if t.mapped && resp.StatusCode == http.StatusNotFound && replayable(resp.Request) {
 		resp.Body.Close()
 		return errStale
@@ -358,9 +375,7 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 			p.logger.Warn("could not record a mapping", "type", m.ResourceType, "id", id, "sp", m.ResourceSP, "error", err)
 			return
 		}
-		if p.Metrics != nil {
-			p.Metrics.Learned.WithLabelValues(source).Inc()
-		}
+		p.metrics.Learned.WithLabelValues(source).Inc()
 	}()
 	select {
 	case <-done:
@@ -386,7 +401,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)
-	p.Tracker.Observe(t.sp.Name, 0, err)
+	p.tracker.Observe(t.sp.Name, 0, err)
 	status := http.StatusBadGateway
 	var timeout interface{ Timeout() bool }
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout() {

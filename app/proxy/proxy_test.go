@@ -179,6 +179,7 @@ func (tokens) Projects(_ context.Context, sp *config.SP, _ *keystone.Token, _ st
 func (tokens) Forget(context.Context, *config.SP, string, string) {}
 
 type setup struct {
+	conf     string
 	handler  http.Handler
 	store    *store.Store
 	backends map[string]*backend
@@ -220,7 +221,8 @@ func newSetup(t testing.TB, broadcast bool, options ...string) *setup {
 		endpoints[name] = s.backends[name].server.URL
 	}
 	options = append([]string{fmt.Sprintf("search_by_broadcast = %v", broadcast)}, options...)
-	s.handler, s.store = newHandler(t, spConf(endpoints, options...))
+	s.conf = spConf(endpoints, options...)
+	s.handler, s.store = newHandler(t, s.conf)
 	return s
 }
 
@@ -237,6 +239,12 @@ func newHandlerWith(t testing.TB, conf string, a proxy.Auth, logger *slog.Logger
 }
 
 func newHandlerOn(t testing.TB, conf, connection string, a proxy.Auth, logger *slog.Logger) (http.Handler, *store.Store) {
+	return newProxy(t, conf, connection, proxy.Deps{Auth: a, Logger: logger})
+}
+
+// newProxy is the proxy on a configuration and a fresh store at connection; deps
+// without a transport or token source get the real transport and the stand-in tokens.
+func newProxy(t testing.TB, conf, connection string, deps proxy.Deps) (http.Handler, *store.Store) {
 	cfg, err := config.Load(strings.NewReader(conf), "test.conf")
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +257,14 @@ func newHandlerOn(t testing.TB, conf, connection string, a proxy.Auth, logger *s
 	if _, err := st.Migrate(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	p := proxy.New(cfg, st, a, tokens{}, proxy.NewTransport, logger)
+	deps.Store = st
+	if deps.Tokens == nil {
+		deps.Tokens = tokens{}
+	}
+	if deps.Transport == nil {
+		deps.Transport = proxy.NewTransport
+	}
+	p := proxy.New(cfg, deps)
 	t.Cleanup(p.Drain) // before the store closes
 	return p, st
 }
@@ -596,7 +611,10 @@ func TestDownloadHeaders(t *testing.T) {
 func TestMetricsMove(t *testing.T) {
 	s := newSetup(t, true)
 	m := metrics.New()
-	s.handler.(*proxy.Proxy).Metrics = m
+	user := &keystone.Token{}
+	user.Project.ID = "8a1e"
+	s.handler, s.store = newProxy(t, s.conf, dbtest.SQLite(t), proxy.Deps{Auth: auth{localToken: user},
+		Logger: slog.New(slog.DiscardHandler), Metrics: m})
 	s.backends["remote2"].has[imageKey] = true
 	s.do(t, "GET", "/image/v2/images/"+imageID, nil)                        // found by broadcast
 	s.do(t, "POST", "/image/v2/images", strings.NewReader(`{"name": "x"}`)) // learned from the create

@@ -69,8 +69,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := m.Serve(ctx, metricsAddr, logger); err != nil {
 		return err
 	}
-	prox := proxy.New(cfg, s, local, exchanger, proxy.NewTransport, logger)
-	prox.Tracker, prox.Metrics = tracker, m
+	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: proxy.NewTransport,
+		Logger: logger, Tracker: tracker, Metrics: m})
 	cache := "disabled"
 	if cfg.Cache.Enabled && cfg.Auth.Caching {
 		cache = cfg.Cache.Backend
