@@ -30,12 +30,10 @@ type Frontend struct {
 // ShutdownTimeout bounds how long in-flight requests may run after SIGTERM.
 var ShutdownTimeout = 30 * time.Second
 
-// Listen opens the socket of a front end. With neither HTTP nor FCGI set, standard
-// input must be a listening socket.
+// Listen opens the socket of a front end: HTTP when set (the command line refuses
+// both), else FCGI. With neither, standard input must be a listening socket.
 func Listen(fe Frontend) (net.Listener, error) {
 	switch {
-	case fe.HTTP != "" && fe.FCGI != "":
-		return nil, errors.New("give --http or --fcgi, not both")
 	case fe.HTTP != "":
 		return net.Listen("tcp", fe.HTTP)
 	case fe.FCGI != "":
