@@ -155,7 +155,6 @@ func TestHTTPShutdownWaitsForInFlight(t *testing.T) {
 
 func TestListenRefuses(t *testing.T) {
 	for _, fe := range []Frontend{
-		{HTTP: "127.0.0.1:0", FCGI: "tcp:127.0.0.1:0"},
 		{FCGI: "127.0.0.1:9000"},
 		{FCGI: "udp:127.0.0.1:9000"},
 		{FCGI: "unix:"},
