@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -36,6 +37,8 @@ type Deps struct {
 	Local  Local
 	Tokens Tokens
 	HTTP   *http.Client
+	// Logger hears of every failure answered with a 5xx; discarded when nil.
+	Logger *slog.Logger
 }
 
 // networksExtended implements POST /network/v2.0/networks/extended: a local network
@@ -66,7 +69,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 	userToken := r.Header.Get("X-Auth-Token")
 	user, err := n.deps.Local.Validate(ctx, userToken)
 	if err != nil {
-		apierr.Write(w, k2k.Status(err), "the token is invalid or has expired")
+		apierr.Respond(w, r, n.deps.Logger, err)
 		return
 	}
 	body, _, ok := readJSON(w, r, n.cfg.MaxJSONBodySize)
@@ -90,23 +93,23 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// The user must see the network, in one of their projects there.
 	if err := n.visible(ctx, sp, user, userToken, req.ExistingNetID); err != nil {
-		n.fail(w, err, fmt.Sprintf("network %s is not visible to you at %s", req.ExistingNetID, sp.Name))
+		n.fail(w, r, err, fmt.Sprintf("network %s is not visible to you at %s", req.ExistingNetID, sp.Name))
 		return
 	}
 	// Its segmentation id is admin-only: read it as mixmatch's own account there.
 	admin, err := n.deps.Local.ServiceToken(ctx)
 	if err != nil {
-		n.fail(w, err, "")
+		n.fail(w, r, err, "")
 		return
 	}
 	adminUser, err := n.deps.Local.Validate(ctx, admin)
 	if err != nil {
-		n.fail(w, err, "")
+		n.fail(w, r, err, "")
 		return
 	}
 	remote, err := n.deps.Tokens.Token(ctx, sp, adminUser, admin, "")
 	if err != nil {
-		n.fail(w, err, "")
+		n.fail(w, r, err, "")
 		return
 	}
 	var net struct {
@@ -115,7 +118,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 		} `json:"network"`
 	}
 	if err := n.call(ctx, http.MethodGet, sp.NetworkEndpoint+"/v2.0/networks/"+url.PathEscape(req.ExistingNetID), remote.Token, nil, &net); err != nil {
-		n.fail(w, err, fmt.Sprintf("network %s at %s cannot be read", req.ExistingNetID, sp.Name))
+		n.fail(w, r, err, fmt.Sprintf("network %s at %s cannot be read", req.ExistingNetID, sp.Name))
 		return
 	}
 	if net.Network.SegmentationID == nil {
@@ -128,7 +131,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	q := url.Values{"name": {req.Name}, "project_id": {user.Project.ID}}
 	if err := n.call(ctx, http.MethodGet, local.NetworkEndpoint+"/v2.0/networks?"+q.Encode(), admin, nil, &same); err != nil {
-		n.fail(w, err, "")
+		n.fail(w, r, err, "")
 		return
 	}
 	if len(same.Networks) > 0 {
@@ -139,7 +142,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 		"provider:network_type": "vxlan", "provider:segmentation_id": *net.Network.SegmentationID}}
 	var created json.RawMessage
 	if err := n.call(ctx, http.MethodPost, local.NetworkEndpoint+"/v2.0/networks", admin, create, &created); err != nil {
-		n.fail(w, err, "")
+		n.fail(w, r, err, "")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -173,20 +176,19 @@ func (n *networksExtended) visible(ctx context.Context, sp *config.SP, user *key
 // fail picks the status: Neutron's 5xx is 503, its 404/403 (or none of the user's
 // projects seeing it) is 422 with notVisible, its 409 stays 409, K2K failures keep
 // theirs.
-func (n *networksExtended) fail(w http.ResponseWriter, err error, notVisible string) {
+func (n *networksExtended) fail(w http.ResponseWriter, r *http.Request, err error, notVisible string) {
 	var ne *neutronError
 	switch {
 	case errors.As(err, &ne) && ne.status >= 500:
-		apierr.Write(w, http.StatusServiceUnavailable, "Neutron is unavailable: "+err.Error())
+		err = apierr.Wrap(http.StatusServiceUnavailable, err, "Neutron is unavailable")
 	case errors.As(err, &ne) && ne.status == http.StatusConflict:
-		apierr.Write(w, http.StatusConflict, "Neutron refused the network: "+err.Error())
-	case errors.As(err, &ne) && notVisible != "":
-		apierr.Write(w, http.StatusUnprocessableEntity, notVisible)
-	case errors.Is(err, k2k.ErrNoProjects) && notVisible != "":
-		apierr.Write(w, http.StatusUnprocessableEntity, notVisible)
-	default:
-		apierr.Write(w, k2k.Status(err), "while extending the network: "+err.Error())
+		err = apierr.Wrap(http.StatusConflict, err, "Neutron refused the network (409)")
+	case (errors.As(err, &ne) || errors.Is(err, k2k.ErrNoProjects)) && notVisible != "":
+		err = apierr.Wrap(http.StatusUnprocessableEntity, err, "%s", notVisible)
+	case errors.As(err, &ne):
+		err = apierr.Wrap(http.StatusBadGateway, err, "Neutron answered %d while extending the network", ne.status)
 	}
+	apierr.Respond(w, r, n.deps.Logger, err)
 }
 
 // maxNeutronAnswer bounds what is read of one Neutron answer about one network.
@@ -217,7 +219,9 @@ func (n *networksExtended) call(ctx context.Context, method, u, token string, in
 		return &neutronError{status: resp.StatusCode}
 	}
 	if out != nil {
-		return json.Unmarshal(raw, out)
+		if err := json.Unmarshal(raw, out); err != nil {
+			return apierr.Wrap(http.StatusBadGateway, err, "Neutron's answer is not the JSON expected")
+		}
 	}
 	return nil
 }

@@ -28,20 +28,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/config"
 	"mixmatch/app/keystone"
 	"mixmatch/app/tokencache"
 )
 
-// Errors the proxy turns into statuses.
+// Errors whose status is known where they arise.
 var (
-	// ErrNoProjectScope: the ECP call needs a project-scoped token (403).
-	ErrNoProjectScope = errors.New("K2K needs a project-scoped token")
-	// ErrNoProjects: the user may scope to no project at the SP (403).
-	ErrNoProjects = errors.New("the user has no project at the service provider")
+	// ErrNoProjectScope: the ECP call needs a project-scoped token.
+	ErrNoProjectScope = apierr.New(http.StatusForbidden, "K2K needs a project-scoped token")
+	// ErrNoProjects: the user may scope to no project at the SP.
+	ErrNoProjects = apierr.New(http.StatusForbidden, "the user has no project at the service provider")
 	// ErrUnknownSP: the local Keystone has no such service provider, or it is
-	// disabled; a deployment mistake (502).
-	ErrUnknownSP = errors.New("the local Keystone has no enabled service provider of that id")
+	// disabled; a deployment mistake, not the user's.
+	ErrUnknownSP = apierr.New(http.StatusBadGateway, "the local Keystone has no enabled service provider of that id")
 )
 
 // Scoped is a token valid at a service provider.
@@ -139,10 +140,19 @@ func cached[T any](ctx context.Context, e *Exchanger, k string, fill func(contex
 }
 
 // Token returns a token at sp for the user, scoped to project, or to the first
-// project the user has there when project is "".
+// project the user has there when project is "". Every error carries the status
+// the user gets.
 func (e *Exchanger) Token(ctx context.Context, sp *config.SP, user *keystone.Token, userToken, project string) (Scoped, error) {
+	s, err := e.token(ctx, sp, user, userToken, project)
+	if err != nil {
+		return Scoped{}, keystone.Classify(err, "K2K authentication at service provider "+sp.Name)
+	}
+	return s, nil
+}
+
+func (e *Exchanger) token(ctx context.Context, sp *config.SP, user *keystone.Token, userToken, project string) (Scoped, error) {
 	if project == "" {
-		projects, err := e.Projects(ctx, sp, user, userToken)
+		projects, err := e.projects(ctx, sp, user, userToken)
 		if err != nil {
 			return Scoped{}, err
 		}
@@ -161,6 +171,10 @@ func (e *Exchanger) Token(ctx context.Context, sp *config.SP, user *keystone.Tok
 				e.forget(ctx, key("unscoped", sp, userToken))
 				continue
 			}
+			if keystone.StatusIs(err, http.StatusUnauthorized) {
+				return Scoped{}, time.Time{}, apierr.Wrap(http.StatusForbidden, err,
+					"service provider %s refused to scope the user to project %s", sp.Name, project)
+			}
 			if err != nil {
 				return Scoped{}, time.Time{}, fmt.Errorf("while scoping to project %s at %s: %w", project, sp.Name, err)
 			}
@@ -172,8 +186,17 @@ func (e *Exchanger) Token(ctx context.Context, sp *config.SP, user *keystone.Tok
 	})
 }
 
-// Projects lists the enabled projects the user may scope to at sp.
+// Projects lists the enabled projects the user may scope to at sp. Every error
+// carries the status the user gets.
 func (e *Exchanger) Projects(ctx context.Context, sp *config.SP, user *keystone.Token, userToken string) ([]keystone.Project, error) {
+	projects, err := e.projects(ctx, sp, user, userToken)
+	if err != nil {
+		return nil, keystone.Classify(err, "K2K authentication at service provider "+sp.Name)
+	}
+	return projects, nil
+}
+
+func (e *Exchanger) projects(ctx context.Context, sp *config.SP, user *keystone.Token, userToken string) ([]keystone.Project, error) {
 	return cached(ctx, e, key("projects", sp, userToken), func(ctx context.Context) ([]keystone.Project, time.Time, error) {
 		u, err := e.unscoped(ctx, sp, user, userToken)
 		if err != nil {
@@ -404,28 +427,4 @@ func (e *Exchanger) metadata(ctx context.Context, refresh bool) (*IdP, error) {
 	}
 	e.idp = idp
 	return idp, nil
-}
-
-// Status is the HTTP status a client gets when authenticating its call failed with
-// err: the client's own token is its problem (401, 403); anything between mixmatch
-// and the clouds is a bad gateway (502), or a timeout (504).
-func Status(err error) int {
-	var ke *keystone.Error
-	switch {
-	case errors.Is(err, keystone.ErrInvalidToken):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrNoProjectScope), errors.Is(err, ErrNoProjects):
-		return http.StatusForbidden
-	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return http.StatusGatewayTimeout
-	case errors.As(err, &ke) && ke.Status == http.StatusUnauthorized && strings.HasPrefix(ke.Op, "issuing a token at"):
-		// The SP refused to scope the user to the project asked for.
-		return http.StatusForbidden
-	}
-	return http.StatusBadGateway
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }

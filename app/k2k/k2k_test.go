@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/config"
 	"mixmatch/app/k2k"
 	"mixmatch/app/k2k/k2ktest"
@@ -276,8 +277,8 @@ func TestStatusAndLogsForFailures(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	f.idp.AssertionTTL = -time.Minute
 	_, err := f.ex.Token(context.Background(), f.cfg, f.user(t), userToken, "")
-	if k2k.Status(err) != 502 {
-		t.Fatalf("expired assertion: status %d (%v), want 502", k2k.Status(err), err)
+	if e := apierr.As(err); e.Status != 502 || strings.Contains(e.Message, f.sp.Server.URL) {
+		t.Fatalf("expired assertion: %d %q (%v), want 502 naming no URL", e.Status, e.Message, err)
 	}
 	if !strings.Contains(logs.String(), "K2K exchange failed") || !strings.Contains(logs.String(), keystone.ShortHash(userToken)) {
 		t.Fatalf("no reason logged: %q", logs.String())
@@ -285,17 +286,23 @@ func TestStatusAndLogsForFailures(t *testing.T) {
 	if strings.Contains(logs.String(), userToken) {
 		t.Fatal("the token is in the log")
 	}
+	// The SP refusing to scope the user to a project is the user's business: 403.
+	f.idp.AssertionTTL = time.Hour
+	_, err = f.ex.Token(context.Background(), f.cfg, f.user(t), userToken, "not-my-project")
+	if e := apierr.As(err); e.Status != 403 || !strings.Contains(e.Message, "not-my-project") {
+		t.Fatalf("scoping to another project: %d %q (%v), want 403", e.Status, e.Message, err)
+	}
 	for err, want := range map[error]int{
 		keystone.ErrInvalidToken: 401,
 		k2k.ErrNoProjectScope:    403,
 		k2k.ErrNoProjects:        403,
 		k2k.ErrUnknownSP:         502,
 		context.DeadlineExceeded: 504,
-		&keystone.Error{Op: "issuing a token at http://sp/v3", Status: 401}: 403,
-		&keystone.Error{Op: "posting to sp_url http://sp/ECP", Status: 500}: 502,
+		keystone.Classify(&keystone.Error{Op: "posting to sp_url http://sp/ECP", Status: 500}, "the SP"): 502,
+		keystone.Classify(context.DeadlineExceeded, "the SP"):                                            504,
 	} {
-		if got := k2k.Status(fmt.Errorf("wrapped: %w", err)); got != want {
-			t.Errorf("Status(%v) = %d, want %d", err, got, want)
+		if got := apierr.As(fmt.Errorf("wrapped: %w", err)).Status; got != want {
+			t.Errorf("status of %v = %d, want %d", err, got, want)
 		}
 	}
 }

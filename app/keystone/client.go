@@ -11,11 +11,12 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/tokencache"
 )
 
 // ErrInvalidToken is a user token the local Keystone does not accept.
-var ErrInvalidToken = errors.New("the token is invalid or has expired")
+var ErrInvalidToken = apierr.New(http.StatusUnauthorized, "the token is invalid or has expired")
 
 // Credentials are mixmatch's own account in the local Keystone ([auth]).
 type Credentials struct {
@@ -92,7 +93,8 @@ func (c *Client) ServiceToken(ctx context.Context) (string, error) {
 		}
 		return res.Val.(string), nil
 	case <-ctx.Done():
-		return "", fmt.Errorf("getting mixmatch's own token at %s: %w", c.AuthURL, ctx.Err())
+		return "", apierr.Wrap(http.StatusGatewayTimeout, fmt.Errorf("getting mixmatch's own token at %s: %w", c.AuthURL, ctx.Err()),
+			"the local Keystone did not answer in time")
 	}
 }
 
@@ -109,6 +111,11 @@ func (c *Client) issueServiceToken(ctx context.Context) (string, error) {
 	r.Auth.Scope = map[string]any{"project": map[string]any{"name": c.creds.ProjectName,
 		"domain": ref(c.creds.ProjectDomainID, c.creds.ProjectDomainName)}}
 	id, tok, err := IssueToken(ctx, c.HTTP, c.AuthURL, r, nil)
+	if StatusIs(err, http.StatusUnauthorized) {
+		// Every user's call fails on this until an operator mends mixmatch.conf.
+		return "", apierr.Wrap(http.StatusBadGateway, err,
+			"the local Keystone refused mixmatch's own credentials ([auth] in mixmatch.conf)")
+	}
 	if err != nil {
 		return "", err
 	}
@@ -128,8 +135,30 @@ func (c *Client) forgetServiceToken(tok string) {
 
 // Validate returns the body of a user's token, or an error wrapping ErrInvalidToken.
 // With no service password configured the token validates itself, which Keystone's
-// default policy allows.
+// default policy allows. Every error carries the status the user gets.
 func (c *Client) Validate(ctx context.Context, userToken string) (*Token, error) {
+	tok, err := c.validateCached(ctx, userToken)
+	if err != nil {
+		return nil, Classify(err, "the local Keystone")
+	}
+	return tok, nil
+}
+
+// Classify gives a failure between mixmatch and a Keystone that no one classified
+// nearer its cause its status: 504 when it timed out, else 502. who names the
+// Keystone for the client, never by its internal URL.
+func Classify(err error, who string) error {
+	var e *apierr.Error
+	switch {
+	case errors.As(err, &e):
+		return err
+	case errors.Is(err, context.DeadlineExceeded) || apierr.IsTimeout(err):
+		return apierr.Wrap(http.StatusGatewayTimeout, err, "%s did not answer in time", who)
+	}
+	return apierr.Wrap(http.StatusBadGateway, err, "%s failed", who)
+}
+
+func (c *Client) validateCached(ctx context.Context, userToken string) (*Token, error) {
 	if userToken == "" {
 		return nil, ErrInvalidToken
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/k2k/k2ktest"
 	"mixmatch/app/keystone"
 	"mixmatch/app/tokencache"
@@ -109,5 +110,22 @@ func TestHashesHideTokens(t *testing.T) {
 	h := keystone.ShortHash("gAAAAAB-secret")
 	if len(h) != 12 || strings.Contains(h, "secret") || keystone.ShortHash("other") == h {
 		t.Fatalf("ShortHash = %q", h)
+	}
+}
+
+// A wrong [auth] password is the operator's to mend, not the user's: every call
+// fails with 502 and a message that names the setting and no internal URL.
+func TestRefusedServiceCredentialsAreABadGateway(t *testing.T) {
+	idp := k2ktest.NewIdP()
+	defer idp.Close()
+	idp.AddUser("tok-1", "alice", "p1", time.Hour)
+	c := client(idp, "not-the-password", nil, nil)
+	_, err := c.Validate(context.Background(), "tok-1")
+	e := apierr.As(err)
+	if e.Status != 502 || !strings.Contains(e.Message, "[auth]") || strings.Contains(e.Message, idp.AuthURL()) {
+		t.Fatalf("Validate with a refused service password = %d %q (%v)", e.Status, e.Message, err)
+	}
+	if !strings.Contains(err.Error(), idp.AuthURL()) {
+		t.Fatalf("the log's text lacks the Keystone it asked: %v", err)
 	}
 }

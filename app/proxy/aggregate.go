@@ -51,14 +51,14 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	q := r.URL.Query()
 	keys, err := aggregate.ParseSort(q, []aggregate.SortKey{{Key: "created_at", Desc: true}})
 	if err != nil {
-		apierr.Write(w, http.StatusBadRequest, err.Error())
+		p.respond(w, r, apierr.New(http.StatusBadRequest, "%s", err))
 		return
 	}
 	limit := defaultLimit[info.Service]
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			apierr.Write(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a non-negative whole number", v))
+			p.respond(w, r, apierr.New(http.StatusBadRequest, "limit %q is not a non-negative whole number", v))
 			return
 		}
 		limit = min(n, 1000)
@@ -88,11 +88,12 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	reqlog.SetTarget(r.Context(), "aggregate")
 	res, err := aggregate.Merge(r.Context(), sources, keys, limit, marker)
 	if errors.Is(err, aggregate.ErrBadRequest) {
-		apierr.Write(w, http.StatusBadRequest, err.Error())
+		// The client's own marker or sort keys: its text names nothing internal.
+		p.respond(w, r, apierr.New(http.StatusBadRequest, "%s", err))
 		return
 	}
 	if err != nil {
-		apierr.Write(w, http.StatusBadGateway, err.Error())
+		p.respond(w, r, apierr.Wrap(http.StatusBadGateway, err, "the service providers' lists could not be merged"))
 		return
 	}
 	if len(sources) > 0 && len(res.Items) == 0 && allSkipped(sources, res.Skipped) {
@@ -104,8 +105,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		case anyBusy(sources):
 			status = http.StatusServiceUnavailable
 		}
-		p.logger.Warn("aggregated list failed at every service provider", "skipped", res.Skipped)
-		refuse(w, status, fmt.Sprintf("no service provider answered the list: %s", strings.Join(res.Skipped, ", ")))
+		p.respond(w, r, apierr.New(status, "no service provider answered the list: %s", strings.Join(res.Skipped, ", ")))
 		return
 	}
 	items := make([]map[string]any, len(res.Items))

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/config"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
@@ -22,7 +23,7 @@ import (
 // resource at once; the first 2xx wins and the others are cancelled. Ids are unique,
 // so at most one cloud holds it. The winner is recorded when the real call succeeds.
 // Each SP is searched on its own, so one whose Keystone hangs delays no other.
-func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, skip map[string]bool) (*target, int, string) {
+func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, skip map[string]bool) (*target, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	type result struct {
@@ -49,14 +50,13 @@ func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.
 		if res.t != nil {
 			cancel() // the other searches are moot
 			res.t.learn = true
-			return res.t, 0, ""
+			return res.t, nil
 		}
 		if res.status != 0 {
 			statuses[res.sp] = res.status
 		}
 	}
-	status, msg := summarize(info, statuses)
-	return nil, status, msg
+	return nil, summarize(info, statuses)
 }
 
 // search probes one SP's candidates at once: the first 2xx, else the status to
@@ -112,7 +112,7 @@ func (p *Proxy) allCandidates(ctx context.Context, sps []*config.SP, info reqinf
 // tokens cannot be had is asked nothing; it shows as a 502 in the summary.
 func (p *Proxy) candidates(ctx context.Context, sp *config.SP, info reqinfo.Request, user *keystone.Token, userToken string) []*target {
 	if sp.Local() {
-		return []*target{{sp: sp, token: userToken, info: info, project: info.ProjectID}}
+		return []*target{{sp: sp, token: userToken, info: info, project: info.ProjectID, user: user, userToken: userToken}}
 	}
 	projects, err := p.tokens.Projects(ctx, sp, user, userToken)
 	if err != nil {
@@ -126,7 +126,7 @@ func (p *Proxy) candidates(ctx context.Context, sp *config.SP, info reqinfo.Requ
 			p.logger.Warn("broadcast: no token for a project", "sp", sp.Name, "project", pr.ID, "error", err)
 			continue
 		}
-		out = append(out, &target{sp: sp, token: s.Token, project: s.ProjectID, info: info})
+		out = append(out, &target{sp: sp, token: s.Token, project: s.ProjectID, info: info, user: user, userToken: userToken})
 	}
 	return out
 }
@@ -182,7 +182,7 @@ func memberPath(info reqinfo.Request) string {
 // distinct status is that status; 404s and 503s (an SP too busy to be asked) are a
 // 503, as the resource may be at the busy one; other mixes are a 500 naming each
 // SP's status.
-func summarize(info reqinfo.Request, statuses map[string]int) (int, string) {
+func summarize(info reqinfo.Request, statuses map[string]int) error {
 	distinct := map[int]bool{}
 	for _, s := range statuses {
 		distinct[s] = true
@@ -190,15 +190,15 @@ func summarize(info reqinfo.Request, statuses map[string]int) (int, string) {
 	what := fmt.Sprintf("%s %s", strings.TrimSuffix(info.ResourceType, "s"), info.ResourceID)
 	switch {
 	case len(statuses) == 0:
-		return http.StatusNotFound, what + " not found: no service provider to ask"
+		return apierr.New(http.StatusNotFound, "%s not found: no service provider to ask", what)
 	case len(distinct) == 2 && distinct[http.StatusNotFound] && distinct[http.StatusServiceUnavailable]:
-		return http.StatusServiceUnavailable, fmt.Sprintf("%s not found at the service providers that could be asked; try again", what)
+		return apierr.New(http.StatusServiceUnavailable, "%s not found at the service providers that could be asked; try again", what)
 	case len(distinct) == 1:
 		for s := range distinct {
 			if s == http.StatusNotFound {
-				return s, what + " not found at any service provider"
+				return apierr.New(s, "%s not found at any service provider", what)
 			}
-			return s, fmt.Sprintf("every service provider answered %d for %s", s, what)
+			return apierr.New(s, "every service provider answered %d for %s", s, what)
 		}
 	}
 	names := make([]string, 0, len(statuses))
@@ -211,5 +211,5 @@ func summarize(info reqinfo.Request, statuses map[string]int) (int, string) {
 		parts[i] = fmt.Sprintf("%s: %d", n, statuses[n])
 	}
 	detail, _ := json.Marshal(parts)
-	return http.StatusInternalServerError, fmt.Sprintf("searching for %s, the service providers answered %s", what, detail)
+	return apierr.New(http.StatusInternalServerError, "searching for %s, the service providers answered %s", what, detail)
 }

@@ -121,9 +121,10 @@ type target struct {
 	in *http.Request
 	// start is when the call left for the SP.
 	start time.Time
-	// userProject is the project of the user's local token: where a resource created
-	// in the local cloud without a project in its path lives.
-	userProject string
+	// user and userToken are the caller as the local Keystone validated them: what a
+	// new token at the SP is asked for when a call must go again.
+	user      *keystone.Token
+	userToken string
 }
 
 type ctxKey struct{}
@@ -131,10 +132,13 @@ type ctxKey struct{}
 // errStale is a mapped SP answering 404: the resource moved or went.
 var errStale = errors.New("the mapped service provider does not have the resource")
 
+// errNotProxied answers every path outside the three services.
+var errNotProxied = apierr.New(http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
+
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, err := reqinfo.Parse(r.URL.Path)
 	if err != nil {
-		apierr.Write(w, http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
+		p.respond(w, r, errNotProxied)
 		return
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
@@ -156,21 +160,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	userToken := r.Header.Get("X-Auth-Token")
 	user, err := p.auth.Validate(ctx, userToken)
 	if err != nil {
-		p.fail(w, r, err, "validating the token")
+		p.respond(w, r, err)
 		return
 	}
 	if p.aggregates(r, info) {
 		p.aggregate(w, bounded, info, user, userToken)
 		return
 	}
-	t, status, msg := p.locate(bounded, info, user, userToken)
-	if status != 0 {
-		refuse(w, status, msg)
-		return
+	t, err := p.locate(bounded, info, user, userToken)
+	if err == nil {
+		err = p.authorize(ctx, t)
 	}
-	t.userProject = user.Project.ID
-	if err := p.authorize(ctx, t, user, userToken); err != nil {
-		p.fail(w, r, err, "getting a token at "+t.sp.Name)
+	if err != nil {
+		p.respond(w, r, err)
 		return
 	}
 	p.forward(w, r, t)
@@ -187,23 +189,28 @@ func (p *Proxy) apiVersions(service string) []string {
 }
 
 // locate picks the SP of a call: header, mapping, broadcast, local.
-func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) (*target, int, string) {
+func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) (*target, error) {
 	skip := proxyList(r.Header)
+	at := func(sp *config.SP, project string) *target {
+		return &target{sp: sp, project: project, info: info, user: user, userToken: userToken}
+	}
 	if name := r.Header.Get("MM-SERVICE-PROVIDER"); name != "" {
 		sp, ok := p.cfg.SP(name)
 		if !ok || !sp.Enabled(info.Service) {
-			return nil, http.StatusBadRequest, fmt.Sprintf("MM-SERVICE-PROVIDER %q is not a service provider enabled for %s", name, info.Service)
+			return nil, apierr.New(http.StatusBadRequest, "MM-SERVICE-PROVIDER %q is not a service provider enabled for %s", name, info.Service)
 		}
 		if skip[sp.SPName] {
-			return nil, http.StatusBadRequest, fmt.Sprintf("MM-SERVICE-PROVIDER %q is in MM-PROXY-LIST", name)
+			return nil, apierr.New(http.StatusBadRequest, "MM-SERVICE-PROVIDER %q is in MM-PROXY-LIST", name)
 		}
-		return &target{sp: sp, project: r.Header.Get("MM-PROJECT-ID"), info: info}, 0, ""
+		return at(sp, r.Header.Get("MM-PROJECT-ID")), nil
 	}
 	if info.ResourceID != "" {
 		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
 		if err == nil {
 			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {
-				return &target{sp: sp, project: m.ProjectID, info: info, mapped: true}, 0, ""
+				t := at(sp, m.ProjectID)
+				t.mapped = true
+				return t, nil
 			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			p.logger.Warn("mapping lookup failed; going on without it", "type", info.ResourceType, "id", info.ResourceID, "error", err)
@@ -213,19 +220,19 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 		}
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
-	return &target{sp: local, info: info}, 0, ""
+	return at(local, ""), nil
 }
 
 // authorize sets the token (and remote project) the target gets.
-func (p *Proxy) authorize(ctx context.Context, t *target, user *keystone.Token, userToken string) error {
+func (p *Proxy) authorize(ctx context.Context, t *target) error {
 	if t.token != "" {
 		return nil
 	}
 	if t.sp.Local() {
-		t.token = userToken
+		t.token = t.userToken
 		return nil
 	}
-	s, err := p.tokens.Token(ctx, t.sp, user, userToken, t.project)
+	s, err := p.tokens.Token(ctx, t.sp, t.user, t.userToken, t.project)
 	if err != nil {
 		return err
 	}
@@ -238,7 +245,7 @@ func (p *Proxy) authorize(ctx context.Context, t *target, user *keystone.Token, 
 func upstreamURL(t *target, in *url.URL) (*url.URL, error) {
 	base, err := url.Parse(t.sp.Endpoint(t.info.Service))
 	if err != nil || base.Host == "" {
-		return nil, fmt.Errorf("service provider %s has no %s endpoint", t.sp.Name, t.info.Service)
+		return nil, apierr.New(http.StatusBadGateway, "service provider %s has no %s endpoint", t.sp.Name, t.info.Service)
 	}
 	rest := strings.TrimPrefix(in.EscapedPath(), "/"+t.info.Service)
 	if t.info.ProjectID != "" && !t.sp.Local() && t.project != "" {
@@ -258,7 +265,7 @@ func upstreamURL(t *target, in *url.URL) (*url.URL, error) {
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	u, err := upstreamURL(t, r.URL)
 	if err != nil {
-		apierr.Write(w, http.StatusBadGateway, err.Error())
+		p.respond(w, r, err)
 		return
 	}
 	t.url = u
@@ -359,8 +366,10 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 	if t.sp.Local() || project == "" {
 		project = t.info.ProjectID
 	}
-	if project == "" {
-		project = t.userProject
+	if project == "" && t.user != nil {
+		// A resource created in the local cloud without a project in its path lives
+		// in the project of the user's local token.
+		project = t.user.Project.ID
 	}
 	m := store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id, ResourceSP: t.sp.Name, ProjectID: project}
 	done := make(chan struct{})
@@ -391,23 +400,21 @@ func (p *Proxy) Drain() { p.learning.Wait() }
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	t := r.Context().Value(ctxKey{}).(*target)
-	if errors.Is(err, errStale) {
+	switch {
+	case errors.Is(err, errStale):
 		p.relocate(w, t.in, t)
 		return
-	}
-	if errors.Is(err, ErrBusy) {
+	case errors.Is(err, ErrBusy):
 		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)
-		refuse(w, http.StatusServiceUnavailable, fmt.Sprintf("too many calls in flight to service provider %s; try again", t.sp.Name))
+		p.respond(w, t.in, apierr.Wrap(http.StatusServiceUnavailable, err, "too many calls in flight to service provider %s; try again", t.sp.Name))
 		return
 	}
-	p.logger.Warn("upstream call failed", "sp", t.sp.Name, "url", t.url.Redacted(), "error", err)
 	p.tracker.Observe(t.sp.Name, 0, err)
 	status := http.StatusBadGateway
-	var timeout interface{ Timeout() bool }
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout() {
+	if errors.Is(err, context.DeadlineExceeded) || apierr.IsTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
-	apierr.Write(w, status, fmt.Sprintf("service provider %s did not answer", t.sp.Name))
+	p.respond(w, t.in, apierr.Wrap(status, fmt.Errorf("%s: %w", t.url.Redacted(), err), "service provider %s did not answer", t.sp.Name))
 }
 
 // relocate handles a stale mapping: forget it, search again, forward there.
@@ -415,38 +422,21 @@ func (p *Proxy) relocate(w http.ResponseWriter, r *http.Request, stale *target) 
 	if _, err := p.store.Delete(r.Context(), stale.info.ResourceType, stale.info.ResourceID); err != nil {
 		p.logger.Warn("could not delete a stale mapping", "error", err)
 	}
-	userToken := r.Header.Get("X-Auth-Token")
-	user, err := p.auth.Validate(r.Context(), userToken)
-	if err != nil {
-		p.fail(w, r, err, "validating the token")
-		return
-	}
 	if !p.cfg.SearchByBroadcast {
-		apierr.Write(w, http.StatusNotFound, fmt.Sprintf("%s %s not found", stale.info.ResourceType, stale.info.ResourceID))
+		p.respond(w, r, apierr.New(http.StatusNotFound, "%s %s not found", stale.info.ResourceType, stale.info.ResourceID))
 		return
 	}
-	t, status, msg := p.broadcast(r, stale.info, user, userToken, proxyList(r.Header))
-	if status != 0 {
-		refuse(w, status, msg)
+	t, err := p.broadcast(r, stale.info, stale.user, stale.userToken, proxyList(r.Header))
+	if err != nil {
+		p.respond(w, r, err)
 		return
 	}
-	t.userProject = user.Project.ID
 	p.forward(w, r, t)
 }
 
-// fail answers an authentication failure with the status its cause calls for.
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error, doing string) {
-	status := k2k.Status(err)
-	msg := "while " + doing + ": authentication failed"
-	switch status {
-	case http.StatusUnauthorized:
-		msg = "the token is invalid or has expired"
-	case http.StatusForbidden:
-		msg = err.Error()
-	default:
-		p.logger.Warn("authentication failed", "while", doing, "user_token", keystone.ShortHash(r.Header.Get("X-Auth-Token")), "error", err)
-	}
-	apierr.Write(w, status, msg)
+// respond answers an error with the status its cause chose.
+func (p *Proxy) respond(w http.ResponseWriter, r *http.Request, err error) {
+	apierr.Respond(w, r, p.logger, err)
 }
 
 // proxyList reads MM-PROXY-LIST: the SPs (by sp_name) a call already went through.
@@ -458,12 +448,4 @@ func proxyList(h http.Header) map[string]bool {
 		}
 	}
 	return skip
-}
-
-// refuse answers with an error mixmatch makes itself; a 503 says when to try again.
-func refuse(w http.ResponseWriter, status int, msg string) {
-	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	apierr.Write(w, status, msg)
 }

@@ -14,11 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/keystone"
 )
 
 // Header carries the request id, as OpenStack services name it.
-const Header = "X-Openstack-Request-Id"
+const Header = apierr.RequestIDHeader
 
 type entry struct {
 	mu sync.Mutex
