@@ -277,6 +277,10 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, out any
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && !s.t.sp.Local() {
+		// The next call must not be served the K2K token the SP refused.
+		s.p.tokens.Forget(ctx, s.t.sp, s.t.userToken, s.t.project)
+	}
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		return &statusError{resp.StatusCode}

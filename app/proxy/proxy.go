@@ -125,12 +125,18 @@ type target struct {
 	// new token at the SP is asked for when a call must go again.
 	user      *keystone.Token
 	userToken string
+	// retried: the call was sent again after the SP refused a cached token.
+	retried bool
 }
 
 type ctxKey struct{}
 
 // errStale is a mapped SP answering 404: the resource moved or went.
 var errStale = errors.New("the mapped service provider does not have the resource")
+
+// errRefusedToken is a remote SP answering 401 to a K2K token mixmatch had cached
+// (revoked, or its keys rotated): the call goes again with a new one.
+var errRefusedToken = errors.New("the service provider refused a cached K2K token")
 
 // errNotProxied answers every path outside the three services.
 var errNotProxied = apierr.New(http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
@@ -304,6 +310,15 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Body.Close()
 		return errStale
 	}
+	if resp.StatusCode == http.StatusUnauthorized && !t.sp.Local() && t.user != nil {
+		// A K2K token the SP no longer takes must not be served again until it
+		// expires; a call that can go again goes with a new one, once.
+		p.tokens.Forget(resp.Request.Context(), t.sp, t.userToken, t.project)
+		if !t.retried && replayable(resp.Request) {
+			resp.Body.Close()
+			return errRefusedToken
+		}
+	}
 	h := http.Header{}
 	copyFiltered(h, resp.Header, returnedResponseHeaders)
 	resp.Header = h
@@ -342,7 +357,13 @@ func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
 	}
 	singular := strings.TrimSuffix(t.info.ResourceType, "s")
 	if inner, ok := body[singular]; ok {
-		json.Unmarshal(inner, &body)
+		// The wrapped resource alone: an "id" beside the wrapper is not its id.
+		body = nil
+		if err := json.Unmarshal(inner, &body); err != nil {
+			p.logger.Warn("a create answer's resource is not a JSON object; its mapping is not recorded",
+				"sp", t.sp.Name, "type", t.info.ResourceType)
+			return nil
+		}
 	}
 	var id string
 	if json.Unmarshal(body["id"], &id) == nil && id != "" {
@@ -404,6 +425,9 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, errStale):
 		p.relocate(w, t.in, t)
 		return
+	case errors.Is(err, errRefusedToken):
+		p.reauthorize(w, t.in, t)
+		return
 	case errors.Is(err, ErrBusy):
 		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)
 		p.respond(w, t.in, apierr.Wrap(http.StatusServiceUnavailable, err, "too many calls in flight to service provider %s; try again", t.sp.Name))
@@ -432,6 +456,19 @@ func (p *Proxy) relocate(w http.ResponseWriter, r *http.Request, stale *target) 
 		return
 	}
 	p.forward(w, r, t)
+}
+
+// reauthorize sends a call again, once, with a new token at the same SP.
+func (p *Proxy) reauthorize(w http.ResponseWriter, r *http.Request, refused *target) {
+	t := *refused
+	t.token, t.retried = "", true
+	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+	defer cancel()
+	if err := p.authorize(ctx, &t); err != nil {
+		p.respond(w, r, err)
+		return
+	}
+	p.forward(w, r, &t)
 }
 
 // respond answers an error with the status its cause chose.
