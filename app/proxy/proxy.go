@@ -139,7 +139,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
-		versions.Write(w, r, info.Service, p.apiVersions(info.Service))
+		versions.Write(w, r, info.Service, p.cfg.APIVersions[info.Service])
 		return
 	}
 	if info.Version == "" || info.ResourceType == "" {
@@ -174,16 +174,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.forward(w, r, t)
-}
-
-func (p *Proxy) apiVersions(service string) []string {
-	switch service {
-	case "image":
-		return p.cfg.ImageAPIVersions
-	case "volume":
-		return p.cfg.VolumeAPIVersions
-	}
-	return p.cfg.NetworkAPIVersions
 }
 
 // locate picks the SP of a call: header, mapping, broadcast, local.
