@@ -134,7 +134,7 @@ var errStale = errors.New("the mapped service provider does not have the resourc
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, err := reqinfo.Parse(r.URL.Path)
 	if err != nil {
-		apierr.Write(w, http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
+		apierr.Write(w, http.StatusNotFound, err.Error())
 		return
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
