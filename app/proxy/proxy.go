@@ -26,6 +26,7 @@ import (
 	"mixmatch/app/metrics"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
+	"mixmatch/app/services"
 	"mixmatch/app/store"
 	"mixmatch/app/versions"
 )
@@ -296,8 +297,8 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if t.learn {
 		p.remember(resp.Request.Context(), t, t.info.ResourceID, "broadcast")
 	}
-	if t.info.IsCreate(resp.Request.Method) && store.KnownType(t.info.ResourceType) {
-		return p.learnCreate(resp, t)
+	if c, ok := services.Lookup(t.info.Service, t.info.ResourceType); ok && c.Mapped && t.info.IsCreate(resp.Request.Method) {
+		return p.learnCreate(resp, t, c)
 	}
 	return nil
 }
@@ -311,8 +312,8 @@ func replayable(r *http.Request) bool {
 const maxCreateBody = 1 << 20
 
 // learnCreate records the SP of a resource created through mixmatch, from the id in
-// the answer ({"id": ...} for Glance, {"volume": {"id": ...}} for Cinder).
-func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
+// the answer.
+func (p *Proxy) learnCreate(resp *http.Response, t *target, c *services.Collection) error {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxCreateBody))
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
@@ -323,12 +324,8 @@ func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
 	if json.Unmarshal(raw, &body) != nil {
 		return nil
 	}
-	singular := strings.TrimSuffix(t.info.ResourceType, "s")
-	if inner, ok := body[singular]; ok {
-		json.Unmarshal(inner, &body)
-	}
 	var id string
-	if json.Unmarshal(body["id"], &id) == nil && id != "" {
+	if json.Unmarshal(c.Member(body)["id"], &id) == nil && id != "" {
 		p.remember(resp.Request.Context(), t, id, "create")
 	}
 	return nil
