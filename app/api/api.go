@@ -10,10 +10,9 @@ import (
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
 	"mixmatch/app/extend"
+	"mixmatch/app/reqinfo"
+	"mixmatch/app/services"
 )
-
-// Services are the path prefixes mixmatch answers, one per OpenStack service.
-var Services = []string{"image", "volume", "network"}
 
 // NewRouter builds the handler of one worker; proxy serves the three services, the
 // extensions' routes come before it, and health answers /healthcheck itself.
@@ -25,7 +24,7 @@ func NewRouter(cfg *config.Config, proxy, health http.Handler, deps extend.Deps)
 		r.Methods(http.MethodGet, http.MethodHead).Path("/healthcheck").Handler(health)
 	}
 	extend.Register(r, cfg, proxy, deps)
-	for _, service := range Services {
+	for _, service := range services.Names() {
 		r.Path("/" + service).Handler(proxy)
 		r.PathPrefix("/" + service + "/").Handler(proxy)
 	}
@@ -34,7 +33,7 @@ func NewRouter(cfg *config.Config, proxy, health http.Handler, deps extend.Deps)
 	return r
 }
 
-// notFound answers every path outside /image, /volume and /network.
+// notFound answers every path outside the services.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	apierr.Write(w, http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
+	apierr.Write(w, http.StatusNotFound, reqinfo.ErrNotProxied.Error())
 }

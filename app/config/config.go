@@ -26,13 +26,12 @@ type Config struct {
 	// File is where the configuration came from ("" for the embedded defaults).
 	File string
 
-	ServiceProviders   []string
-	Aggregation        bool
-	SearchByBroadcast  bool
-	ImageAPIVersions   []string
-	VolumeAPIVersions  []string
-	NetworkAPIVersions []string
-	Debug              bool
+	ServiceProviders  []string
+	Aggregation       bool
+	SearchByBroadcast bool
+	// APIVersions holds each service's <name>_api_versions, by service name.
+	APIVersions map[string][]string
+	Debug       bool
 	// Limits on what one call may cost mixmatch.
 	MaxRequestHeaderSize int
 	MaxJSONBodySize      int
@@ -76,13 +75,12 @@ type Config struct {
 // SP is one [sp_<name>] section.
 type SP struct {
 	// Name is the name in [DEFAULT] service_providers, stored in resource_sp.
-	Name                  string
-	SPName                string
-	Messagebus            *Messagebus
-	AuthURL               string
-	ImageEndpoint         string
-	VolumeEndpoint        string
-	NetworkEndpoint       string
+	Name       string
+	SPName     string
+	Messagebus *Messagebus
+	AuthURL    string
+	// Endpoints holds each service's <name>_endpoint, by service name.
+	Endpoints             map[string]string
 	EnabledServices       []string
 	NotificationQueue     string
 	NotificationExchanges []string
@@ -103,15 +101,7 @@ func (s *SP) Endpoint(service string) string {
 	if !s.Enabled(service) {
 		return ""
 	}
-	switch service {
-	case "image":
-		return s.ImageEndpoint
-	case "volume":
-		return s.VolumeEndpoint
-	case "network":
-		return s.NetworkEndpoint
-	}
-	return ""
+	return s.Endpoints[service]
 }
 
 // Enabled reports whether mixmatch routes a service to this SP.

@@ -265,8 +265,8 @@ volume_endpoint = http://127.0.0.1:8776
 		t.Fatalf("password = %q", c.Auth.Password)
 	}
 	// A trailing slash is dropped so paths join cleanly.
-	if sp, _ := c.SP("default"); sp.ImageEndpoint != "http://127.0.0.1:9292" {
-		t.Fatalf("image_endpoint = %q", sp.ImageEndpoint)
+	if sp, _ := c.SP("default"); sp.Endpoints["image"] != "http://127.0.0.1:9292" {
+		t.Fatalf("image_endpoint = %q", sp.Endpoints["image"])
 	}
 }
 

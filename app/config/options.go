@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"mixmatch/app/dburl"
+	"mixmatch/app/services"
 )
 
 // option is one key of mixmatch.conf. Its default is written as the file would write
@@ -33,16 +35,21 @@ func strOpt[T any](key, def, help string, field func(*T) *string) option[T] {
 }
 
 func urlOpt[T any](key, def, help string, field func(*T) *string) option[T] {
+	return urlOptTo(key, def, help, func(t *T, v string) { *field(t) = v })
+}
+
+// urlOptTo is urlOpt for a value that is not a field, such as a map entry.
+func urlOptTo[T any](key, def, help string, set func(*T, string)) option[T] {
 	return option[T]{key: key, kind: "URI value", def: def, help: help,
 		set: func(t *T, v string) error {
 			if v == "" {
-				*field(t) = ""
+				set(t, "")
 				return nil
 			}
 			if err := checkHTTPURL(v); err != nil {
 				return err
 			}
-			*field(t) = strings.TrimRight(v, "/")
+			set(t, strings.TrimRight(v, "/"))
 			return nil
 		}}
 }
@@ -93,6 +100,11 @@ func atLeast(v string, minimum int) (int, error) {
 }
 
 func listOpt[T any](key, def, help string, check func(string) error, field func(*T) *[]string) option[T] {
+	return listOptTo(key, def, help, check, func(t *T, v []string) { *field(t) = v })
+}
+
+// listOptTo is listOpt for a value that is not a field, such as a map entry.
+func listOptTo[T any](key, def, help string, check func(string) error, set func(*T, []string)) option[T] {
 	return option[T]{key: key, kind: "list value", def: def, help: help,
 		set: func(t *T, v string) error {
 			items := splitList(v)
@@ -101,9 +113,17 @@ func listOpt[T any](key, def, help string, check func(string) error, field func(
 					return err
 				}
 			}
-			*field(t) = items
+			set(t, items)
 			return nil
 		}}
+}
+
+// setEntry sets one key of a map the zero Config or SP does not have yet.
+func setEntry[V any](m *map[string]V, key string, v V) {
+	if *m == nil {
+		*m = map[string]V{}
+	}
+	(*m)[key] = v
 }
 
 // choiceOpt maps each accepted spelling to the value the program uses.
@@ -179,8 +199,8 @@ func checkSPName(v string) error {
 }
 
 func checkService(v string) error {
-	if _, ok := endpointKeys[v]; !ok {
-		return fmt.Errorf("unknown service %q (known: image, volume, network)", v)
+	if _, ok := services.Get(v); !ok {
+		return fmt.Errorf("unknown service %q (known: %s)", v, strings.Join(services.Names(), ", "))
 	}
 	return nil
 }
@@ -221,7 +241,7 @@ var cacheBackends = map[string]string{
 }
 
 var groups = []group{
-	{name: "DEFAULT", opts: []option[Config]{
+	{name: "DEFAULT", opts: slices.Concat([]option[Config]{
 		listOpt("service_providers", "default",
 			"Names of the service providers (clouds) mixmatch federates. Each needs a "+
 				"[sp_<name>] section; `default` is the local cloud and must be listed.",
@@ -232,15 +252,7 @@ var groups = []group{
 		boolOpt("search_by_broadcast", false,
 			"Ask every enabled service provider for a resource whose location is not known.",
 			func(c *Config) *bool { return &c.SearchByBroadcast }),
-		listOpt("image_api_versions", "v2.3, v2.2, v2.1, v2.0, v1.1, v1.0",
-			"Image API versions announced by GET /image; the first is CURRENT.",
-			checkAPIVersion, func(c *Config) *[]string { return &c.ImageAPIVersions }),
-		listOpt("volume_api_versions", "v3.0, v2.0, v1.0",
-			"Volume API versions announced by GET /volume; the first is CURRENT.",
-			checkAPIVersion, func(c *Config) *[]string { return &c.VolumeAPIVersions }),
-		listOpt("network_api_versions", "v2.0",
-			"Network API versions announced by GET /network; the first is CURRENT.",
-			checkAPIVersion, func(c *Config) *[]string { return &c.NetworkAPIVersions }),
+	}, apiVersionOptions(), []option[Config]{
 		boolOpt("debug", false,
 			"Log at debug level.",
 			func(c *Config) *bool { return &c.Debug }),
@@ -258,7 +270,7 @@ var groups = []group{
 				"token validation, K2K exchanges, a broadcast search, an aggregated list. Then it "+
 				"answers 504. Image data may stream for longer.",
 			func(c *Config) *time.Duration { return &c.RequestTimeout }),
-	}},
+	})},
 	{name: "database", opts: []option[Config]{
 		{key: "connection", kind: "string value", def: "sqlite:///var/mixmatch.db",
 			help: "SQLAlchemy-style URL of the mapping database: sqlite:////absolute/path.db, " +
@@ -325,14 +337,47 @@ var groups = []group{
 	}},
 }
 
-// endpointKeys names the endpoint option of each service.
-var endpointKeys = map[string]string{
-	"image":   "image_endpoint",
-	"volume":  "volume_endpoint",
-	"network": "network_endpoint",
+// apiVersionOptions are the [DEFAULT] <service>_api_versions, one per service.
+func apiVersionOptions() []option[Config] {
+	var opts []option[Config]
+	for _, svc := range services.All() {
+		opts = append(opts, listOptTo(svc.VersionsKey, strings.Join(svc.APIVersions, ", "),
+			fmt.Sprintf("%s API versions announced by GET /%s; the first is CURRENT.", capitalize(svc.Name), svc.Name),
+			checkAPIVersion, func(c *Config, v []string) { setEntry(&c.APIVersions, svc.Name, v) }))
+	}
+	return opts
 }
 
-var spOptions = []option[SP]{
+// endpointOptions are the [sp_*] <service>_endpoint, one per service.
+func endpointOptions() []option[SP] {
+	var opts []option[SP]
+	for _, svc := range services.All() {
+		without := "version"
+		if svc.ProjectInPath {
+			without = "version or project"
+		}
+		opts = append(opts, withExample(urlOptTo(svc.EndpointKey, "",
+			fmt.Sprintf("%s endpoint, without %s.", svc.CodeName, without),
+			func(s *SP, v string) { setEntry(&s.Endpoints, svc.Name, v) }),
+			fmt.Sprintf("http://127.0.0.1:%d", svc.Port)))
+	}
+	return opts
+}
+
+// defaultEnabledServices is the default of enabled_services.
+func defaultEnabledServices() string {
+	var names []string
+	for _, svc := range services.All() {
+		if svc.DefaultEnabled {
+			names = append(names, svc.Name)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+var spOptions = slices.Concat([]option[SP]{
 	withExample(withDefDoc(strOpt("sp_name", "",
 		"Id of the service provider in the local Keystone (the K2K target); the local cloud's is "+
 			"`default`, and mixmatch adds it to MM-PROXY-LIST.",
@@ -351,14 +396,9 @@ var spOptions = []option[SP]{
 		}},
 	withExample(urlOpt("auth_url", "", "Keystone v3 endpoint of this cloud.",
 		func(s *SP) *string { return &s.AuthURL }), "http://127.0.0.1:5000/v3"),
-	withExample(urlOpt("image_endpoint", "", "Glance endpoint, without version.",
-		func(s *SP) *string { return &s.ImageEndpoint }), "http://127.0.0.1:9292"),
-	withExample(urlOpt("volume_endpoint", "", "Cinder endpoint, without version or project.",
-		func(s *SP) *string { return &s.VolumeEndpoint }), "http://127.0.0.1:8776"),
-	withExample(urlOpt("network_endpoint", "", "Neutron endpoint, without version.",
-		func(s *SP) *string { return &s.NetworkEndpoint }), "http://127.0.0.1:9696"),
-	listOpt("enabled_services", "image, volume",
-		"Services mixmatch routes to this cloud: image, volume, network. Each needs its endpoint.",
+}, endpointOptions(), []option[SP]{
+	listOpt("enabled_services", defaultEnabledServices(),
+		"Services mixmatch routes to this cloud: "+strings.Join(services.Names(), ", ")+". Each needs its endpoint.",
 		checkService, func(s *SP) *[]string { return &s.EnabledServices }),
 	withDefDoc(strOpt("notification_queue", "",
 		"The ingester's own durable queue on this cloud's bus, so that it takes no message "+
@@ -395,7 +435,7 @@ var spOptions = []option[SP]{
 	boolOpt("insecure", false,
 		"Accept any certificate from this cloud over HTTPS. For test clouds only.",
 		func(s *SP) *bool { return &s.TLS.Insecure }),
-}
+})
 
 func withDefDoc[T any](o option[T], doc string) option[T] { o.defDoc = doc; return o }
 func withExample[T any](o option[T], ex string) option[T] { o.example = ex; return o }

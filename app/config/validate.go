@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"mixmatch/app/services"
 	"mixmatch/app/tlsclient"
 )
 
@@ -30,9 +31,9 @@ func (l *loader) validate(c *Config) {
 			continue // already reported by loadSP
 		}
 		for _, service := range sp.EnabledServices {
-			key := endpointKeys[service]
-			if key != "" && sp.Endpoint(service) == "" && !l.hasProblem(section, key) {
-				l.problem(section, key, "is required because enabled_services includes %s", service)
+			svc, known := services.Get(service)
+			if known && sp.Endpoint(service) == "" && !l.hasProblem(section, svc.EndpointKey) {
+				l.problem(section, svc.EndpointKey, "is required because enabled_services includes %s", service)
 			}
 		}
 		if other, dup := spNames[sp.SPName]; dup {
@@ -70,13 +71,9 @@ func (l *loader) validate(c *Config) {
 			l.problem("cache", "memcache_secret_key", "is required with backend memcached")
 		}
 	}
-	for _, v := range []struct {
-		key      string
-		versions []string
-	}{{"image_api_versions", c.ImageAPIVersions}, {"volume_api_versions", c.VolumeAPIVersions},
-		{"network_api_versions", c.NetworkAPIVersions}} {
-		if len(v.versions) == 0 {
-			l.problem("DEFAULT", v.key, "lists no version")
+	for _, svc := range services.All() {
+		if len(c.APIVersions[svc.Name]) == 0 {
+			l.problem("DEFAULT", svc.VersionsKey, "lists no version")
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"mixmatch/app/config"
+	"mixmatch/app/services"
 )
 
 // Name routing: a create whose name ends in @<sp> goes to that service provider,
@@ -16,9 +17,19 @@ import (
 // the name.
 func registerNameRouting(r *mux.Router, cfg *config.Config, next http.Handler) {
 	nr := &nameRouting{cfg: cfg, next: next}
-	r.Methods(http.MethodPost).Path("/image/{version}/images").Handler(nr.handler("image", ""))
-	r.Methods(http.MethodPost).Path("/volume/{version}/{project}/volumes").Handler(nr.handler("volume", "volume"))
-	r.Methods(http.MethodPost).Path("/volume/{version}/volumes").Handler(nr.handler("volume", "volume"))
+	for _, svc := range services.All() {
+		for i := range svc.Collections {
+			c := &svc.Collections[i]
+			if !c.RouteByName {
+				continue
+			}
+			h := nr.handler(svc.Name, c)
+			r.Methods(http.MethodPost).Path("/" + svc.Name + "/{version}/" + c.Type).Handler(h)
+			if svc.ProjectInPath {
+				r.Methods(http.MethodPost).Path("/" + svc.Name + "/{version}/{project}/" + c.Type).Handler(h)
+			}
+		}
+	}
 }
 
 type nameRouting struct {
@@ -26,18 +37,21 @@ type nameRouting struct {
 	next http.Handler
 }
 
-// handler routes by name; wrapper is the body key the object sits under ("volume"),
-// "" for Glance's bare image.
-func (nr *nameRouting) handler(service, wrapper string) http.Handler {
+// handler routes the creates of one collection by name.
+func (nr *nameRouting) handler(service string, c *services.Collection) http.Handler {
+	wrapper := c.Key
+	if c.Bare {
+		wrapper = ""
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("MM-SERVICE-PROVIDER") != "" {
 			nr.next.ServeHTTP(w, r)
 			return
 		}
-		// Glance v1 names the image in a header and streams the data as the body.
-		if name := r.Header.Get("X-Image-Meta-Name"); service == "image" && name != "" {
+		// The body of a create named in a header is the data, streamed.
+		if name := r.Header.Get(c.NameHeader); c.NameHeader != "" && name != "" {
 			if base, sp := nr.split(name, service); sp != "" {
-				r.Header.Set("X-Image-Meta-Name", base)
+				r.Header.Set(c.NameHeader, base)
 				r.Header.Set("MM-SERVICE-PROVIDER", sp)
 			}
 			nr.next.ServeHTTP(w, r)

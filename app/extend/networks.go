@@ -117,7 +117,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 			SegmentationID *int `json:"provider:segmentation_id"`
 		} `json:"network"`
 	}
-	if err := n.call(ctx, http.MethodGet, sp.NetworkEndpoint+"/v2.0/networks/"+url.PathEscape(req.ExistingNetID), remote.Token, nil, &net); err != nil {
+	if err := n.call(ctx, http.MethodGet, sp.Endpoint("network")+"/v2.0/networks/"+url.PathEscape(req.ExistingNetID), remote.Token, nil, &net); err != nil {
 		n.fail(w, r, err, fmt.Sprintf("network %s at %s cannot be read", req.ExistingNetID, sp.Name))
 		return
 	}
@@ -130,7 +130,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 		Networks []json.RawMessage `json:"networks"`
 	}
 	q := url.Values{"name": {req.Name}, "project_id": {user.Project.ID}}
-	if err := n.call(ctx, http.MethodGet, local.NetworkEndpoint+"/v2.0/networks?"+q.Encode(), admin, nil, &same); err != nil {
+	if err := n.call(ctx, http.MethodGet, local.Endpoint("network")+"/v2.0/networks?"+q.Encode(), admin, nil, &same); err != nil {
 		n.fail(w, r, err, "")
 		return
 	}
@@ -141,7 +141,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 	create := map[string]any{"network": map[string]any{"name": req.Name, "project_id": user.Project.ID,
 		"provider:network_type": "vxlan", "provider:segmentation_id": *net.Network.SegmentationID}}
 	var created json.RawMessage
-	if err := n.call(ctx, http.MethodPost, local.NetworkEndpoint+"/v2.0/networks", admin, create, &created); err != nil {
+	if err := n.call(ctx, http.MethodPost, local.Endpoint("network")+"/v2.0/networks", admin, create, &created); err != nil {
 		n.fail(w, r, err, "")
 		return
 	}
@@ -164,7 +164,7 @@ func (n *networksExtended) visible(ctx context.Context, sp *config.SP, user *key
 			last = err
 			continue
 		}
-		err = n.call(ctx, http.MethodGet, sp.NetworkEndpoint+"/v2.0/networks/"+url.PathEscape(id), tok.Token, nil, nil)
+		err = n.call(ctx, http.MethodGet, sp.Endpoint("network")+"/v2.0/networks/"+url.PathEscape(id), tok.Token, nil, nil)
 		if err == nil {
 			return nil
 		}

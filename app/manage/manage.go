@@ -15,6 +15,7 @@ import (
 
 	"mixmatch/app/cmdline"
 	"mixmatch/app/config"
+	"mixmatch/app/services"
 	"mixmatch/app/store"
 )
 
@@ -268,8 +269,8 @@ func (m *manager) mappings(ctx context.Context, args []string) error {
 
 // checkNewMapping refuses what the proxy could never route, a typo most of the time.
 func (m *manager) checkNewMapping(resourceType, sp string) error {
-	if !store.KnownType(resourceType) {
-		return cmdline.Usagef("unknown resource type %q (known: %s)", resourceType, strings.Join(store.ResourceTypes, ", "))
+	if !services.IsMapped(resourceType) {
+		return cmdline.Usagef("unknown resource type %q (known: %s)", resourceType, strings.Join(services.MappedTypes(), ", "))
 	}
 	if _, ok := m.cfg.SP(sp); !ok {
 		return cmdline.Usagef("service provider %q is not in [DEFAULT] service_providers (%s)", sp, strings.Join(m.cfg.ServiceProviders, ", "))

@@ -19,16 +19,9 @@ import (
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
+	"mixmatch/app/services"
 	"mixmatch/app/versions"
 )
-
-// aggregated are the collections listed across every SP when aggregation is on.
-var aggregated = map[string]bool{"images": true, "volumes": true, "snapshots": true,
-	"networks": true, "subnets": true, "ports": true}
-
-// defaultLimit is each service's page size when the client gives none: Glance's
-// limit_param_default, Cinder's osapi_max_limit.
-var defaultLimit = map[string]int{"image": 25, "volume": 1000, "network": 1000}
 
 // v1VolumeSummaryKeys are the keys of a Cinder v1 summary list item.
 var v1VolumeSummaryKeys = []string{"attachments", "availability_zone", "bootable", "created_at", "display_description",
@@ -41,31 +34,33 @@ const maxListPage = 32 << 20
 const SkippedHeader = "MM-Skipped-Service-Providers"
 
 func (p *Proxy) aggregates(r *http.Request, info reqinfo.Request) bool {
-	return p.cfg.Aggregation && aggregated[info.ResourceType] && info.IsList(r.Method) &&
+	c, ok := services.Lookup(info.Service, info.ResourceType)
+	return p.cfg.Aggregation && ok && c.Aggregate && info.IsList(r.Method) &&
 		r.Header.Get("MM-SERVICE-PROVIDER") == ""
 }
 
 // aggregate answers a list call with the merged lists of every enabled SP and every
 // project the user has there.
 func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) {
+	svc, _ := services.Get(info.Service)
+	c, _ := svc.Collection(info.ResourceType)
 	q := r.URL.Query()
 	keys, err := aggregate.ParseSort(q, []aggregate.SortKey{{Key: "created_at", Desc: true}})
 	if err != nil {
 		p.respond(w, r, apierr.New(http.StatusBadRequest, "%s", err))
 		return
 	}
-	limit := defaultLimit[info.Service]
+	limit := svc.DefaultLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			p.respond(w, r, apierr.New(http.StatusBadRequest, "limit %q is not a non-negative whole number", v))
 			return
 		}
-		limit = min(n, 1000)
+		limit = min(n, svc.MaxLimit)
 	}
 	marker := q.Get("marker")
-	// The summary volume list is built from detail, as the items need sort keys.
-	summary := info.Service == "volume" && len(info.Rest) == 0
+	summary := c.Detail && len(info.Rest) == 0
 	base := url.Values{}
 	for k, v := range q {
 		if k != "limit" && k != "marker" {
@@ -82,7 +77,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	for _, targets := range p.allCandidates(r.Context(), sps, info, user, userToken) {
 		for _, t := range targets {
-			sources = append(sources, &listSource{p: p, t: t, r: r, query: base, summary: summary})
+			sources = append(sources, &listSource{p: p, t: t, r: r, coll: c, query: base, summary: summary})
 		}
 	}
 	reqlog.SetTarget(r.Context(), "aggregate")
@@ -112,7 +107,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	for i, it := range res.Items {
 		items[i] = trim(it, info, summary)
 	}
-	body := map[string]any{info.ResourceType: items}
+	body := map[string]any{c.ListKey: items}
 	nextQuery := func() string {
 		nq := url.Values{}
 		for k, v := range base {
@@ -123,19 +118,20 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		return nq.Encode()
 	}
 	switch {
-	case info.Service == "image" && info.Version != "v1" && !strings.HasPrefix(info.Version, "v1."):
-		// Glance's links are relative to the endpoint, which is the proxy's /image.
-		path := "/" + info.Version + "/images"
+	case svc.Paging == services.FirstNext && info.Version != "v1" && !strings.HasPrefix(info.Version, "v1."):
+		// The links are relative to the endpoint, which is the proxy's /<service>;
+		// Glance v1 lists had none.
+		path := "/" + info.Version + "/" + c.Type
 		body["first"] = path
 		if len(base) > 0 {
 			body["first"] = path + "?" + base.Encode()
 		}
-		body["schema"] = "/" + info.Version + "/schemas/images"
+		body["schema"] = "/" + info.Version + "/schemas/" + c.Type
 		if res.Next != "" {
 			body["next"] = path + "?" + nextQuery()
 		}
-	case (info.Service == "volume" || info.Service == "network") && res.Next != "":
-		body[info.ResourceType+"_links"] = []map[string]string{{"rel": "next",
+	case svc.Paging == services.LinksKey && res.Next != "":
+		body[c.ListKey+"_links"] = []map[string]string{{"rel": "next",
 			"href": versions.BaseURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}
 	if len(res.Skipped) > 0 {
@@ -182,6 +178,7 @@ type listSource struct {
 	p       *Proxy
 	t       *target
 	r       *http.Request
+	coll    *services.Collection
 	query   url.Values
 	summary bool
 	// busy is set when max_concurrent_requests refused a call to this SP.
@@ -218,7 +215,7 @@ func (s *listSource) Page(ctx context.Context, marker string, limit int) ([]aggr
 		return nil, err
 	}
 	var items []aggregate.Item
-	if err := decode(body[s.t.info.ResourceType], &items); err != nil {
+	if err := decode(body[s.coll.ListKey], &items); err != nil {
 		return nil, err
 	}
 	return items, nil
@@ -236,12 +233,7 @@ func (s *listSource) Find(ctx context.Context, id string) (aggregate.Item, bool,
 	if err != nil {
 		return nil, false, err
 	}
-	// Glance answers the bare image; Cinder wraps it: {"volume": {...}}.
-	if inner, ok := body[strings.TrimSuffix(s.t.info.ResourceType, "s")]; ok {
-		var it aggregate.Item
-		return it, true, decode(inner, &it)
-	}
-	raw, _ := json.Marshal(body)
+	raw, _ := json.Marshal(s.coll.Member(body))
 	var it aggregate.Item
 	return it, true, decode(raw, &it)
 }

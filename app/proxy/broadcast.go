@@ -17,6 +17,7 @@ import (
 	"mixmatch/app/config"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
+	"mixmatch/app/services"
 )
 
 // broadcast asks every enabled SP, in every project the user has there, for the
@@ -187,7 +188,7 @@ func summarize(info reqinfo.Request, statuses map[string]int) error {
 	for _, s := range statuses {
 		distinct[s] = true
 	}
-	what := fmt.Sprintf("%s %s", strings.TrimSuffix(info.ResourceType, "s"), info.ResourceID)
+	what := fmt.Sprintf("%s %s", services.Noun(info.Service, info.ResourceType), info.ResourceID)
 	switch {
 	case len(statuses) == 0:
 		return apierr.New(http.StatusNotFound, "%s not found: no service provider to ask", what)

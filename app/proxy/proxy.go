@@ -26,6 +26,7 @@ import (
 	"mixmatch/app/metrics"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
+	"mixmatch/app/services"
 	"mixmatch/app/store"
 	"mixmatch/app/versions"
 )
@@ -138,18 +139,15 @@ var errStale = errors.New("the mapped service provider does not have the resourc
 // (revoked, or its keys rotated): the call goes again with a new one.
 var errRefusedToken = errors.New("the service provider refused a cached K2K token")
 
-// errNotProxied answers every path outside the three services.
-var errNotProxied = apierr.New(http.StatusNotFound, "mixmatch serves /image, /volume and /network only")
-
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info, err := reqinfo.Parse(r.URL.Path)
 	if err != nil {
-		p.respond(w, r, errNotProxied)
+		p.respond(w, r, apierr.New(http.StatusNotFound, "%s", err))
 		return
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
-		versions.Write(w, r, info.Service, p.apiVersions(info.Service))
+		versions.Write(w, r, info.Service, p.cfg.APIVersions[info.Service])
 		return
 	}
 	if info.Version == "" || info.ResourceType == "" {
@@ -182,16 +180,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.forward(w, r, t)
-}
-
-func (p *Proxy) apiVersions(service string) []string {
-	switch service {
-	case "image":
-		return p.cfg.ImageAPIVersions
-	case "volume":
-		return p.cfg.VolumeAPIVersions
-	}
-	return p.cfg.NetworkAPIVersions
 }
 
 // locate picks the SP of a call: header, mapping, broadcast, local.
@@ -328,8 +316,8 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if t.learn {
 		p.remember(resp.Request.Context(), t, t.info.ResourceID, "broadcast")
 	}
-	if t.info.IsCreate(resp.Request.Method) && store.KnownType(t.info.ResourceType) {
-		return p.learnCreate(resp, t)
+	if c, ok := services.Lookup(t.info.Service, t.info.ResourceType); ok && c.Mapped && t.info.IsCreate(resp.Request.Method) {
+		return p.learnCreate(resp, t, c)
 	}
 	return nil
 }
@@ -343,8 +331,8 @@ func replayable(r *http.Request) bool {
 const maxCreateBody = 1 << 20
 
 // learnCreate records the SP of a resource created through mixmatch, from the id in
-// the answer ({"id": ...} for Glance, {"volume": {"id": ...}} for Cinder).
-func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
+// the answer.
+func (p *Proxy) learnCreate(resp *http.Response, t *target, c *services.Collection) error {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxCreateBody))
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
@@ -355,18 +343,8 @@ func (p *Proxy) learnCreate(resp *http.Response, t *target) error {
 	if json.Unmarshal(raw, &body) != nil {
 		return nil
 	}
-	singular := strings.TrimSuffix(t.info.ResourceType, "s")
-	if inner, ok := body[singular]; ok {
-		// The wrapped resource alone: an "id" beside the wrapper is not its id.
-		body = nil
-		if err := json.Unmarshal(inner, &body); err != nil {
-			p.logger.Warn("a create answer's resource is not a JSON object; its mapping is not recorded",
-				"sp", t.sp.Name, "type", t.info.ResourceType)
-			return nil
-		}
-	}
 	var id string
-	if json.Unmarshal(body["id"], &id) == nil && id != "" {
+	if json.Unmarshal(c.Member(body)["id"], &id) == nil && id != "" {
 		p.remember(resp.Request.Context(), t, id, "create")
 	}
 	return nil

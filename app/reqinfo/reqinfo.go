@@ -7,10 +7,12 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+
+	"mixmatch/app/services"
 )
 
-// ErrNotProxied is a path outside /image, /volume and /network (a 404).
-var ErrNotProxied = errors.New("not a path mixmatch proxies")
+// ErrNotProxied is a path outside the services (a 404); its text is the answer's.
+var ErrNotProxied = errors.New("mixmatch serves " + services.Prefixes() + " only")
 
 // Request is the parsed path of a call.
 type Request struct {
@@ -31,7 +33,6 @@ type Request struct {
 }
 
 var (
-	services   = map[string]bool{"image": true, "volume": true, "network": true}
 	versionRE  = regexp.MustCompile(`^v[0-9]+(\.[0-9]+)?$`)
 	uuidRE     = regexp.MustCompile(`^(?i:[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12})$`)
 	projectRE  = regexp.MustCompile(`^(?i:[0-9a-f][0-9a-f-]*)$`) // Cinder's project_id_regex
@@ -41,7 +42,11 @@ var (
 // Parse reads a URL path (already unescaped, without query).
 func Parse(path string) (Request, error) {
 	segs := split(path)
-	if len(segs) == 0 || !services[segs[0]] {
+	if len(segs) == 0 {
+		return Request{}, ErrNotProxied
+	}
+	svc, ok := services.Get(segs[0])
+	if !ok {
 		return Request{}, ErrNotProxied
 	}
 	for _, s := range segs {
@@ -61,9 +66,9 @@ func Parse(path string) (Request, error) {
 		return Request{}, ErrNotProxied
 	}
 	r.Version, segs = segs[0], segs[1:]
-	// Cinder puts the project before the collection. No Cinder collection name is
-	// made of hex digits and dashes only, so such a segment is the project.
-	if r.Service == "volume" && len(segs) > 0 && projectRE.MatchString(segs[0]) {
+	// No collection name of a service that puts the project before the collection
+	// (Cinder) is made of hex digits and dashes only, so such a segment is the project.
+	if svc.ProjectInPath && len(segs) > 0 && projectRE.MatchString(segs[0]) {
 		r.ProjectID, segs = Normalize(segs[0]), segs[1:]
 	}
 	if len(segs) == 0 {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"mixmatch/app/services"
 )
 
 func TestParse(t *testing.T) {
@@ -76,7 +78,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !services[r.Service] || (r.Version != "" && !versionRE.MatchString(r.Version)) {
+		if _, known := services.Get(r.Service); !known || (r.Version != "" && !versionRE.MatchString(r.Version)) {
 			t.Fatalf("Parse(%q) = %+v", path, r)
 		}
 		for _, seg := range strings.Split(path, "/") {
@@ -88,4 +90,17 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("ids not normalised: %+v", r)
 		}
 	})
+}
+
+// Parse tells a project segment from a collection by its shape alone: no collection
+// of a service with the project in its path may look like a project id.
+func TestNoCollectionLooksLikeAProject(t *testing.T) {
+	for _, svc := range services.All() {
+		for _, c := range svc.Collections {
+			r, err := Parse("/" + svc.Name + "/v3/" + c.Type)
+			if err != nil || r.ResourceType != c.Type || r.ProjectID != "" {
+				t.Errorf("%s/%s parses as %+v (%v)", svc.Name, c.Type, r, err)
+			}
+		}
+	}
 }

@@ -29,20 +29,6 @@ var ErrNotFound = errors.New("no such mapping")
 // ErrInvalid wraps every refusal of a malformed mapping.
 var ErrInvalid = errors.New("invalid mapping")
 
-// ResourceTypes are the collections whose members mixmatch routes by id, named as
-// they appear in API paths and in resource_type.
-var ResourceTypes = []string{"images", "volumes", "snapshots", "backups", "networks", "subnets", "ports"}
-
-// KnownType reports whether t is one of ResourceTypes.
-func KnownType(t string) bool {
-	for _, known := range ResourceTypes {
-		if t == known {
-			return true
-		}
-	}
-	return false
-}
-
 // Mapping is one row of resource_mapping.
 type Mapping struct {
 	ID           int64     `db:"id" json:"id"`

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"mixmatch/app/services"
 )
 
 type link struct {
@@ -49,6 +51,7 @@ func BaseURL(r *http.Request) string {
 
 // Document builds the version list of a service; the first id is CURRENT.
 func Document(service string, ids []string, base string) any {
+	svc, _ := services.Get(service)
 	out := make([]version, 0, len(ids))
 	for i, id := range ids {
 		major, _, _ := strings.Cut(id, ".")
@@ -57,29 +60,29 @@ func Document(service string, ids []string, base string) any {
 		if i == 0 {
 			v.Status = "CURRENT"
 		}
-		if service == "volume" {
+		if svc != nil && svc.Microversions != "" {
 			// The SPs' highest microversions differ; 3.0 is the one they all have.
 			empty, micro := "", strings.TrimPrefix(id, "v")
 			v.Version, v.MinVersion = &empty, &empty
-			if major == "v3" {
+			if major == svc.Microversions {
 				v.Version, v.MinVersion = &micro, &micro
 			}
 			v.Updated = "2017-02-25T12:00:00Z"
 			v.Links = append([]link{{Rel: "describedby", Type: "text/html", Href: "https://docs.openstack.org/"}}, v.Links...)
 			v.MediaTypes = []mediaType{{Base: "application/json",
-				Type: "application/vnd.openstack.volume+json;version=" + strings.TrimPrefix(major, "v")}}
+				Type: "application/vnd.openstack." + service + "+json;version=" + strings.TrimPrefix(major, "v")}}
 		}
 		out = append(out, v)
 	}
 	return map[string]any{"versions": out}
 }
 
-// Write answers with a service's document: 300 Multiple Choices as Glance and
-// Cinder answer their root, 200 as Neutron does.
+// Write answers with a service's document, with the status the service's own root
+// answers.
 func Write(w http.ResponseWriter, r *http.Request, service string, ids []string) {
 	status := http.StatusMultipleChoices
-	if service == "network" {
-		status = http.StatusOK
+	if svc, ok := services.Get(service); ok {
+		status = svc.RootStatus
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
