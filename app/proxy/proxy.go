@@ -47,7 +47,8 @@ type Deps struct {
 	Store  *store.Store
 	Auth   Auth
 	Tokens Tokens
-	// Transport gives the round tripper towards each SP (NewTransport outside tests).
+	// Transport gives the round tripper towards each SP (httpclient.Clients.Transport
+	// outside tests).
 	Transport func(*config.SP) http.RoundTripper
 	Logger    *slog.Logger
 	// Tracker hears what each SP answered (for /healthcheck?detail); a private one

@@ -10,6 +10,7 @@ import (
 	"mixmatch/app/cmdline"
 	"mixmatch/app/extend"
 	"mixmatch/app/health"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/k2k"
 	"mixmatch/app/metrics"
 	"mixmatch/app/proxy"
@@ -47,6 +48,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	// One set of clients for the process, so that everything calling an SP shares
+	// its pool and its max_concurrent_requests.
+	clients := httpclient.New(cfg)
 	local, exchanger, err := k2k.FromConfig(cfg, logger)
 	if err != nil {
 		return err
@@ -69,7 +73,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := m.Serve(ctx, metricsAddr, logger); err != nil {
 		return err
 	}
-	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: proxy.NewTransport,
+	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: clients.Transport,
 		Logger: logger, Tracker: tracker, Metrics: m})
 	cache := "disabled"
 	if cfg.Cache.Enabled && cfg.Auth.Caching {
