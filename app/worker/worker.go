@@ -51,7 +51,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// One set of clients for the process, so that everything calling an SP shares
 	// its pool and its max_concurrent_requests.
 	clients := httpclient.New(cfg)
-	local, exchanger, err := k2k.FromConfig(cfg, logger)
+	local, exchanger, err := k2k.FromConfig(cfg, clients, logger)
 	if err != nil {
 		return err
 	}
