@@ -83,7 +83,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		m.Requests.WithLabelValues(service, method, strconv.Itoa(status), sp).Inc()
 	}
 	handler := reqlog.Middleware(logger, observe, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
-		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger})))
+		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger, Clients: clients})))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
