@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/gorilla/mux"
 
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
 )
@@ -36,7 +36,10 @@ type Tokens interface {
 type Deps struct {
 	Local  Local
 	Tokens Tokens
-	HTTP   *http.Client
+	// Clients are the process's clients of the clouds, so that calls from here count
+	// towards max_concurrent_requests with the proxy's; nil builds others from the
+	// configuration.
+	Clients *httpclient.Clients
 	// Logger hears of every failure answered with a 5xx; discarded when nil.
 	Logger *slog.Logger
 }
@@ -52,8 +55,8 @@ func registerNetworksExtended(r *mux.Router, cfg *config.Config, deps Deps) {
 	if deps.Local == nil || deps.Tokens == nil {
 		return
 	}
-	if deps.HTTP == nil {
-		deps.HTTP = &http.Client{Timeout: 30 * time.Second}
+	if deps.Clients == nil {
+		deps.Clients = httpclient.New(cfg)
 	}
 	n := &networksExtended{cfg: cfg, deps: deps}
 	r.Methods(http.MethodPost).Path("/network/{version}/networks/extended").HandlerFunc(n.serve)
@@ -66,6 +69,13 @@ func (e *neutronError) Error() string { return fmt.Sprintf("Neutron answered %d"
 
 func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// Under FastCGI a client that went away cancels nothing, and the clients bound
+	// only the wait for an answer's headers.
+	if n.cfg.RequestTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+	}
 	userToken := r.Header.Get("X-Auth-Token")
 	user, err := n.deps.Local.Validate(ctx, userToken)
 	if err != nil {
@@ -117,7 +127,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 			SegmentationID *int `json:"provider:segmentation_id"`
 		} `json:"network"`
 	}
-	if err := n.call(ctx, http.MethodGet, sp.Endpoint("network")+"/v2.0/networks/"+url.PathEscape(req.ExistingNetID), remote.Token, nil, &net); err != nil {
+	if err := n.call(ctx, sp, http.MethodGet, "/v2.0/networks/"+url.PathEscape(req.ExistingNetID), remote.Token, nil, &net); err != nil {
 		n.fail(w, r, err, fmt.Sprintf("network %s at %s cannot be read", req.ExistingNetID, sp.Name))
 		return
 	}
@@ -130,7 +140,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 		Networks []json.RawMessage `json:"networks"`
 	}
 	q := url.Values{"name": {req.Name}, "project_id": {user.Project.ID}}
-	if err := n.call(ctx, http.MethodGet, local.Endpoint("network")+"/v2.0/networks?"+q.Encode(), admin, nil, &same); err != nil {
+	if err := n.call(ctx, local, http.MethodGet, "/v2.0/networks?"+q.Encode(), admin, nil, &same); err != nil {
 		n.fail(w, r, err, "")
 		return
 	}
@@ -141,7 +151,7 @@ func (n *networksExtended) serve(w http.ResponseWriter, r *http.Request) {
 	create := map[string]any{"network": map[string]any{"name": req.Name, "project_id": user.Project.ID,
 		"provider:network_type": "vxlan", "provider:segmentation_id": *net.Network.SegmentationID}}
 	var created json.RawMessage
-	if err := n.call(ctx, http.MethodPost, local.Endpoint("network")+"/v2.0/networks", admin, create, &created); err != nil {
+	if err := n.call(ctx, local, http.MethodPost, "/v2.0/networks", admin, create, &created); err != nil {
 		n.fail(w, r, err, "")
 		return
 	}
@@ -164,7 +174,7 @@ func (n *networksExtended) visible(ctx context.Context, sp *config.SP, user *key
 			last = err
 			continue
 		}
-		err = n.call(ctx, http.MethodGet, sp.Endpoint("network")+"/v2.0/networks/"+url.PathEscape(id), tok.Token, nil, nil)
+		err = n.call(ctx, sp, http.MethodGet, "/v2.0/networks/"+url.PathEscape(id), tok.Token, nil, nil)
 		if err == nil {
 			return nil
 		}
@@ -194,13 +204,15 @@ func (n *networksExtended) fail(w http.ResponseWriter, r *http.Request, err erro
 // maxNeutronAnswer bounds what is read of one Neutron answer about one network.
 const maxNeutronAnswer = 1 << 20
 
-func (n *networksExtended) call(ctx context.Context, method, u, token string, in, out any) error {
+// call asks sp's Neutron at path, through sp's clients so that its TLS options,
+// timeouts and bound on calls in flight apply.
+func (n *networksExtended) call(ctx context.Context, sp *config.SP, method, path, token string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, _ := json.Marshal(in)
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	req, err := http.NewRequestWithContext(ctx, method, sp.Endpoint("network")+path, body)
 	if err != nil {
 		return err
 	}
@@ -209,7 +221,7 @@ func (n *networksExtended) call(ctx context.Context, method, u, token string, in
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := n.deps.HTTP.Do(req)
+	resp, err := n.deps.Clients.Services(sp).Do(req)
 	if err != nil {
 		return &neutronError{status: http.StatusServiceUnavailable}
 	}

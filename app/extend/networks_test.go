@@ -16,6 +16,7 @@ import (
 	"mixmatch/app/config"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
+	"mixmatch/app/tlsclient/tlstest"
 )
 
 type fakeLocal map[string]*keystone.Token
@@ -48,9 +49,10 @@ type neutron struct {
 	posted map[string]any
 }
 
-func newNeutron(t *testing.T, h func(n *neutron, w http.ResponseWriter, r *http.Request)) *neutron {
+// newNeutron serves h with serve (httptest.NewServer, or a TLS server).
+func newNeutron(t *testing.T, serve func(http.Handler) *httptest.Server, h func(n *neutron, w http.ResponseWriter, r *http.Request)) *neutron {
 	n := &neutron{}
-	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	n.srv = serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.mu.Lock()
 		n.tokens = append(n.tokens, r.Header.Get("X-Auth-Token"))
 		n.mu.Unlock()
@@ -62,7 +64,13 @@ func newNeutron(t *testing.T, h func(n *neutron, w http.ResponseWriter, r *http.
 }
 
 func extendedSetup(t *testing.T) (http.Handler, *neutron, *neutron) {
-	remote := newNeutron(t, func(n *neutron, w http.ResponseWriter, r *http.Request) {
+	return extendedSetupOn(t, httptest.NewServer, "")
+}
+
+// extendedSetupOn serves remote1's Neutron with serve and adds remoteOptions to
+// [sp_remote1].
+func extendedSetupOn(t *testing.T, serve func(http.Handler) *httptest.Server, remoteOptions string) (http.Handler, *neutron, *neutron) {
+	remote := newNeutron(t, serve, func(n *neutron, w http.ResponseWriter, r *http.Request) {
 		tok := r.Header.Get("X-Auth-Token")
 		switch r.URL.Path {
 		case "/v2.0/networks/net1":
@@ -80,7 +88,7 @@ func extendedSetup(t *testing.T) (http.Handler, *neutron, *neutron) {
 			w.WriteHeader(404)
 		}
 	})
-	local := newNeutron(t, func(n *neutron, w http.ResponseWriter, r *http.Request) {
+	local := newNeutron(t, httptest.NewServer, func(n *neutron, w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Auth-Token") != "svc-tok" {
 			w.WriteHeader(401)
 			return
@@ -105,8 +113,8 @@ func extendedSetup(t *testing.T) (http.Handler, *neutron, *neutron) {
 	})
 	cfg, err := config.Load(strings.NewReader(fmt.Sprintf("[DEFAULT]\nservice_providers = default, remote1, noneutron\n"+
 		"[sp_default]\nenabled_services = network\nnetwork_endpoint = %s\n"+
-		"[sp_remote1]\nenabled_services = network\nnetwork_endpoint = %s\n"+
-		"[sp_noneutron]\nimage_endpoint = http://a:1\nvolume_endpoint = http://a:2\n", local.srv.URL, remote.srv.URL)), "t.conf")
+		"[sp_remote1]\nenabled_services = network\nnetwork_endpoint = %s\n%s"+
+		"[sp_noneutron]\nimage_endpoint = http://a:1\nvolume_endpoint = http://a:2\n", local.srv.URL, remote.srv.URL, remoteOptions)), "t.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +182,32 @@ func TestNetworksExtendedRefusals(t *testing.T) {
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), fmt.Sprintf(`"code":%d`, tc.status)) {
 			t.Errorf("%s %s: %d %s, want %d", tc.token, tc.body, rec.Code, rec.Body, tc.status)
 		}
+	}
+}
+
+// A remote Neutron behind TLS with a private CA and client certificates is reached
+// with [sp_remote1]'s cafile, certfile and keyfile, and only with them.
+func TestNetworksExtendedOverTLS(t *testing.T) {
+	p := tlstest.New(t)
+	serve := func(h http.Handler) *httptest.Server { return p.NewServer(t, h, true) }
+	body := `{"network": {"existing_net_id": "net1", "existing_net_sp": "remote1", "name": "stretched"}}`
+	for _, tc := range []struct {
+		name, options string
+		status        int
+	}{
+		{"the SP's CA bundle and client certificate", "cafile = " + p.CAFile + "\ncertfile = " + p.CertFile + "\nkeyfile = " + p.KeyFile + "\n", 201},
+		{"no CA bundle", "certfile = " + p.CertFile + "\nkeyfile = " + p.KeyFile + "\n", 503},
+		{"no client certificate", "cafile = " + p.CAFile + "\n", 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, remote, _ := extendedSetupOn(t, serve, tc.options)
+			rec := postExtended(h, "user-tok", body)
+			if rec.Code != tc.status {
+				t.Fatalf("%d %s, want %d", rec.Code, rec.Body, tc.status)
+			}
+			if tc.status != 201 && len(remote.tokens) != 0 {
+				t.Fatalf("the remote Neutron answered without the TLS options: %v", remote.tokens)
+			}
+		})
 	}
 }

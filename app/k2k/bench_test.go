@@ -49,10 +49,10 @@ func BenchmarkK2KExchanges(b *testing.B) {
 					be = m
 				}
 				cache := tokencache.New(be, nil)
-				local := keystone.NewClient(keystone.Options{AuthURL: idp.AuthURL(), Cache: cache, CacheTime: 10 * time.Minute,
+				local := keystone.NewClient(keystone.Options{AuthURL: idp.AuthURL(), Cache: cache, CacheTime: 10 * time.Minute, HTTP: clients.LocalKeystone(),
 					Credentials: keystone.Credentials{Username: "admin", Password: idp.ServicePassword, ProjectName: "admin", UserDomainID: "default", ProjectDomainID: "default"}})
 				locals = append(locals, local)
-				workers = append(workers, k2k.New(k2k.Options{Local: local, Cache: cache, VerifyAssertions: true}))
+				workers = append(workers, k2k.New(k2k.Options{Local: local, Cache: cache, VerifyAssertions: true, HTTP: clients.Keystone}))
 			}
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {

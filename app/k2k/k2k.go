@@ -68,12 +68,9 @@ type Stats struct {
 // Options configure an Exchanger.
 type Options struct {
 	Local *keystone.Client
-	// HTTP is the client for the SPs; its redirect policy and cookie jar are
-	// replaced per exchange.
-	HTTP *http.Client
-	// SPHTTP, when it has an SP's name, is the client for that SP instead: its own
-	// CA bundle and client certificate.
-	SPHTTP map[string]*http.Client
+	// HTTP gives the client of each SP's Keystone (httpclient.Clients.Keystone);
+	// required. Its redirect policy and cookie jar are replaced per exchange.
+	HTTP func(*config.SP) *http.Client
 	// Cache keeps tokens; nil disables caching.
 	Cache *tokencache.Cache
 	// Margin is how long before a token's expiry it stops being served.
@@ -100,7 +97,8 @@ type Exchanger struct {
 // New builds an Exchanger.
 func New(o Options) *Exchanger {
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 30 * time.Second}
+		// A default would be a client without the SP's TLS options.
+		panic("k2k: Options.HTTP is required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -164,7 +162,7 @@ func (e *Exchanger) token(ctx context.Context, sp *config.SP, user *keystone.Tok
 			if err != nil {
 				return Scoped{}, time.Time{}, err
 			}
-			id, tok, err := keystone.IssueToken(ctx, e.client(sp), u.BaseURL, keystone.RescopeRequest(u.Token, project),
+			id, tok, err := keystone.IssueToken(ctx, e.o.HTTP(sp), u.BaseURL, keystone.RescopeRequest(u.Token, project),
 				http.Header{"X-Auth-Token": {u.Token}})
 			if keystone.StatusIs(err, http.StatusUnauthorized, http.StatusNotFound) && attempt == 0 {
 				// The cached unscoped token was revoked or expired early: exchange again.
@@ -202,7 +200,7 @@ func (e *Exchanger) projects(ctx context.Context, sp *config.SP, user *keystone.
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		projects, err := keystone.ListProjects(ctx, e.client(sp), u.BaseURL, u.Token)
+		projects, err := keystone.ListProjects(ctx, e.o.HTTP(sp), u.BaseURL, u.Token)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("while listing the user's projects at %s: %w", sp.Name, err)
 		}
@@ -215,13 +213,6 @@ func (e *Exchanger) projects(ctx context.Context, sp *config.SP, user *keystone.
 		}
 		return projects, until, nil
 	})
-}
-
-func (e *Exchanger) client(sp *config.SP) *http.Client {
-	if c, ok := e.o.SPHTTP[sp.Name]; ok {
-		return c
-	}
-	return e.o.HTTP
 }
 
 // Cache is the token cache (nil when caching is off), for its statistics.
@@ -292,7 +283,7 @@ func (e *Exchanger) exchange(ctx context.Context, sp *config.SP, user *keystone.
 	e.o.Logger.Debug("K2K assertion", "sp", sp.Name, "issuer", assertion.Issuer, "subject", assertion.Subject,
 		"project", first(assertion.Attributes["openstack_project"]), "expires", assertion.Expires, "verified", assertion.Verified)
 
-	token, tok, err := e.present(ctx, e.client(sp), record, envelope)
+	token, tok, err := e.present(ctx, e.o.HTTP(sp), record, envelope)
 	if err != nil {
 		return unscoped{}, fmt.Errorf("while presenting the assertion to %s: %w", sp.Name, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/k2k"
 	"mixmatch/app/k2k/k2ktest"
 	"mixmatch/app/keystone"
@@ -41,6 +42,9 @@ type fixture struct {
 
 const userToken = "gAAAAAB-local-user-token-alice"
 
+// clients reach the stand-ins, which have no TLS and no section in a configuration.
+var clients = httpclient.New(&config.Config{})
+
 func setup(t *testing.T, verify bool) *fixture {
 	t.Helper()
 	f := &fixture{clock: newClock()}
@@ -55,9 +59,10 @@ func setup(t *testing.T, verify bool) *fixture {
 	f.cfg = &config.SP{Name: "remote1", SPName: "remote1"}
 	f.local = keystone.NewClient(keystone.Options{AuthURL: f.idp.AuthURL(),
 		Credentials: keystone.Credentials{Username: "admin", Password: f.idp.ServicePassword, ProjectName: "admin", UserDomainID: "default", ProjectDomainID: "default"},
-		Cache:       tokencache.New(tokencache.NewMemory(f.clock.Now), f.clock.Now), CacheTime: 10 * time.Minute, Now: f.clock.Now})
+		Cache:       tokencache.New(tokencache.NewMemory(f.clock.Now), f.clock.Now), CacheTime: 10 * time.Minute, Now: f.clock.Now,
+		HTTP: clients.LocalKeystone()})
 	f.ex = k2k.New(k2k.Options{Local: f.local, Cache: tokencache.New(tokencache.NewMemory(f.clock.Now), f.clock.Now),
-		VerifyAssertions: verify, Now: f.clock.Now})
+		VerifyAssertions: verify, Now: f.clock.Now, HTTP: clients.Keystone})
 	return f
 }
 
@@ -260,7 +265,7 @@ func TestFromConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		local, ex, err := k2k.FromConfig(cfg, nil)
+		local, ex, err := k2k.FromConfig(cfg, httpclient.New(cfg), nil)
 		if err != nil || local == nil || ex == nil {
 			t.Fatalf("%q: %v", conf, err)
 		}
@@ -273,7 +278,7 @@ func TestFromConfig(t *testing.T) {
 func TestStatusAndLogsForFailures(t *testing.T) {
 	f := setup(t, true)
 	var logs strings.Builder
-	f.ex = k2k.New(k2k.Options{Local: f.local, VerifyAssertions: true, Now: f.clock.Now,
+	f.ex = k2k.New(k2k.Options{Local: f.local, VerifyAssertions: true, Now: f.clock.Now, HTTP: clients.Keystone,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	f.idp.AssertionTTL = -time.Minute
 	_, err := f.ex.Token(context.Background(), f.cfg, f.user(t), userToken, "")

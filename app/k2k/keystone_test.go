@@ -109,7 +109,7 @@ func TestK2KWithRealKeystone(t *testing.T) {
 	local := keystone.NewClient(keystone.Options{AuthURL: url,
 		Credentials: keystone.Credentials{Username: "admin", Password: env["KEYSTONE_ADMIN_PASSWORD"],
 			ProjectName: "admin", UserDomainID: "default", ProjectDomainID: "default"},
-		Cache: tokencache.New(tokencache.NewMemory(nil), nil), CacheTime: 10 * time.Minute})
+		Cache: tokencache.New(tokencache.NewMemory(nil), nil), CacheTime: 10 * time.Minute, HTTP: clients.LocalKeystone()})
 	user, err := local.Validate(ctx, demo)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,8 @@ func TestK2KWithRealKeystone(t *testing.T) {
 		t.Fatalf("validating garbage: %v", err)
 	}
 
-	ex := k2k.New(k2k.Options{Local: local, Cache: tokencache.New(tokencache.NewMemory(nil), nil), VerifyAssertions: true})
+	ex := k2k.New(k2k.Options{Local: local, Cache: tokencache.New(tokencache.NewMemory(nil), nil), VerifyAssertions: true,
+		HTTP: clients.Keystone})
 	target := &config.SP{Name: "remote1", SPName: spID}
 	scoped, err := ex.Token(ctx, target, user, demo, "")
 	if err != nil {

@@ -1,20 +1,19 @@
 package k2k
 
 import (
-	"crypto/tls"
 	"log/slog"
-	"net/http"
-	"time"
 
 	"mixmatch/app/config"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/keystone"
 	"mixmatch/app/tokencache"
 )
 
 // FromConfig builds what a worker needs to authenticate calls: the local Keystone
 // client (validations cached) and the K2K exchanger (tokens cached), sharing one
-// cache backend as [cache] and [auth] caching say.
-func FromConfig(cfg *config.Config, logger *slog.Logger) (*keystone.Client, *Exchanger, error) {
+// cache backend as [cache] and [auth] caching say, and talking to each Keystone
+// through clients.
+func FromConfig(cfg *config.Config, clients *httpclient.Clients, logger *slog.Logger) (*keystone.Client, *Exchanger, error) {
 	var cache *tokencache.Cache
 	if cfg.Cache.Enabled && cfg.Auth.Caching {
 		var backend tokencache.Backend = tokencache.NewMemory(nil)
@@ -33,25 +32,9 @@ func FromConfig(cfg *config.Config, logger *slog.Logger) (*keystone.Client, *Exc
 			ProjectName: cfg.Auth.ProjectName, UserDomainID: cfg.Auth.UserDomainID, UserDomainName: cfg.Auth.UserDomainName,
 			ProjectDomainID: cfg.Auth.ProjectDomainID, ProjectDomainName: cfg.Auth.ProjectDomainName},
 		Cache: cache, CacheTime: cfg.Auth.CacheTime,
-		HTTP: clientWith(cfg.Auth.TLSConfig, 15*time.Second),
+		HTTP: clients.LocalKeystone(),
 	})
-	spHTTP := map[string]*http.Client{}
-	for _, sp := range cfg.SPs {
-		if sp.Local() || sp.TLSConfig == nil {
-			continue
-		}
-		spHTTP[sp.Name] = clientWith(sp.TLSConfig, 30*time.Second)
-	}
 	ex := New(Options{Local: local, Cache: cache, VerifyAssertions: true, ProjectsTTL: cfg.Auth.CacheTime,
-		HTTP: clientWith(nil, 30*time.Second), SPHTTP: spHTTP, Logger: logger})
+		HTTP: clients.Keystone, Logger: logger})
 	return local, ex, nil
-}
-
-// clientWith is a client that talks only to the URLs it is given: no environment
-// proxy, and the TLS settings of the cloud it is for.
-func clientWith(c *tls.Config, timeout time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil
-	t.TLSClientConfig = c
-	return &http.Client{Transport: t, Timeout: timeout}
 }

@@ -47,7 +47,9 @@ type Client struct {
 type Options struct {
 	AuthURL     string
 	Credentials Credentials
-	HTTP        *http.Client
+	// HTTP is the client of the local Keystone (httpclient.Clients.LocalKeystone);
+	// required.
+	HTTP *http.Client
 	// Cache keeps validations for at most CacheTime, never past the token's expiry.
 	Cache     *tokencache.Cache
 	CacheTime time.Duration
@@ -57,7 +59,8 @@ type Options struct {
 // NewClient builds a client of the local Keystone.
 func NewClient(o Options) *Client {
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 15 * time.Second}
+		// A default would be a client without [auth]'s TLS options.
+		panic("keystone: Options.HTTP is required")
 	}
 	if o.Now == nil {
 		o.Now = time.Now

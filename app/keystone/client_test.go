@@ -3,6 +3,7 @@ package keystone_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 )
 
 func client(idp *k2ktest.IdP, password string, cache *tokencache.Cache, now func() time.Time) *keystone.Client {
-	return keystone.NewClient(keystone.Options{AuthURL: idp.AuthURL(), Cache: cache, CacheTime: time.Minute, Now: now,
+	return keystone.NewClient(keystone.Options{AuthURL: idp.AuthURL(), Cache: cache, CacheTime: time.Minute, Now: now, HTTP: http.DefaultClient,
 		Credentials: keystone.Credentials{Username: "admin", Password: password, ProjectName: "admin",
 			UserDomainID: "default", ProjectDomainID: "default"}})
 }

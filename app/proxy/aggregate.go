@@ -16,6 +16,7 @@ import (
 	"mixmatch/app/aggregate"
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
@@ -263,7 +264,7 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, out any
 	}
 	resp, err := s.p.transports[s.t.sp.Name].RoundTrip(req)
 	if err != nil {
-		if errors.Is(err, ErrBusy) {
+		if errors.Is(err, httpclient.ErrBusy) {
 			s.busy.Store(true)
 		}
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/services"
@@ -153,7 +154,7 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 	}
 	resp, err := p.transports[t.sp.Name].RoundTrip(req)
 	if err != nil {
-		if errors.Is(err, ErrBusy) {
+		if errors.Is(err, httpclient.ErrBusy) {
 			return http.StatusServiceUnavailable
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {

@@ -21,6 +21,7 @@ import (
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
 	"mixmatch/app/health"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
 	"mixmatch/app/metrics"
@@ -48,7 +49,8 @@ type Deps struct {
 	Store  *store.Store
 	Auth   Auth
 	Tokens Tokens
-	// Transport gives the round tripper towards each SP (NewTransport outside tests).
+	// Transport gives the round tripper towards each SP (httpclient.Clients.Transport
+	// outside tests).
 	Transport func(*config.SP) http.RoundTripper
 	Logger    *slog.Logger
 	// Tracker hears what each SP answered (for /healthcheck?detail); a private one
@@ -406,7 +408,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, errRefusedToken):
 		p.reauthorize(w, t.in, t)
 		return
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, httpclient.ErrBusy):
 		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)
 		p.respond(w, t.in, apierr.Wrap(http.StatusServiceUnavailable, err, "too many calls in flight to service provider %s; try again", t.sp.Name))
 		return

@@ -19,6 +19,7 @@ import (
 
 	"mixmatch/app/config"
 	"mixmatch/app/dbtest"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
 	"mixmatch/app/metrics"
@@ -262,7 +263,7 @@ func newProxy(t testing.TB, conf, connection string, deps proxy.Deps) (http.Hand
 		deps.Tokens = tokens{}
 	}
 	if deps.Transport == nil {
-		deps.Transport = proxy.NewTransport
+		deps.Transport = httpclient.New(cfg).Transport
 	}
 	p := proxy.New(cfg, deps)
 	t.Cleanup(p.Drain) // before the store closes

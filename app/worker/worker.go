@@ -10,6 +10,7 @@ import (
 	"mixmatch/app/cmdline"
 	"mixmatch/app/extend"
 	"mixmatch/app/health"
+	"mixmatch/app/httpclient"
 	"mixmatch/app/k2k"
 	"mixmatch/app/metrics"
 	"mixmatch/app/proxy"
@@ -47,7 +48,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	local, exchanger, err := k2k.FromConfig(cfg, logger)
+	// One set of clients for the process, so that everything calling an SP shares
+	// its pool and its max_concurrent_requests.
+	clients := httpclient.New(cfg)
+	local, exchanger, err := k2k.FromConfig(cfg, clients, logger)
 	if err != nil {
 		return err
 	}
@@ -69,7 +73,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := m.Serve(ctx, metricsAddr, logger); err != nil {
 		return err
 	}
-	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: proxy.NewTransport,
+	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: clients.Transport,
 		Logger: logger, Tracker: tracker, Metrics: m})
 	cache := "disabled"
 	if cfg.Cache.Enabled && cfg.Auth.Caching {
@@ -79,7 +83,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		m.Requests.WithLabelValues(service, method, strconv.Itoa(status), sp).Inc()
 	}
 	handler := reqlog.Middleware(logger, observe, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
-		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger, Logger: logger})))
+		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger})))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err

@@ -1,11 +1,10 @@
-package proxy
+package httpclient
 
 import (
 	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -17,21 +16,10 @@ import (
 // already in flight from this process.
 var ErrBusy = errors.New("too many calls in flight to this service provider")
 
-// NewTransport is the round tripper towards one SP: a connection pool of its own,
-// its TLS settings, connect and response-header timeouts, a bound on calls in
-// flight, and retries of calls without a body.
-func NewTransport(sp *config.SP) http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.Proxy = nil // only the configured endpoints are contacted, never an environment proxy
-	t.TLSClientConfig = sp.TLSConfig
-	t.DialContext = (&net.Dialer{Timeout: sp.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
-	t.TLSHandshakeTimeout = sp.ConnectTimeout
-	t.ResponseHeaderTimeout = sp.ResponseTimeout
-	t.MaxIdleConnsPerHost = 64
-	// The proxy passes bodies through as they are; it must not ask for gzip and
-	// hand on something else than the client would get.
-	t.DisableCompression = true
-	var rt http.RoundTripper = &retrying{base: t, retries: sp.Retries, backoff: 100 * time.Millisecond}
+// services is the round tripper towards one SP's services over its pool: a bound on
+// calls in flight, and retries of calls without a body.
+func services(pool http.RoundTripper, sp *config.SP) http.RoundTripper {
+	var rt http.RoundTripper = &retrying{base: pool, retries: sp.Retries, backoff: 100 * time.Millisecond}
 	if sp.MaxConcurrentRequests > 0 {
 		rt = newLimited(rt, sp.MaxConcurrentRequests, sp.ConnectTimeout)
 	}
