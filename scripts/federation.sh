@@ -13,19 +13,22 @@
 #   scripts/federation.sh start DIR   start it all; prints the environment (DIR/env)
 #   scripts/federation.sh stop DIR
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
-log() { printf 'federation.sh: %s\n' "$*" >&2; }
 
 stop() {
-	for p in "$dir"/*.pid; do
-		[ -f "$p" ] || continue
-		kill "$(cat "$p")" 2>/dev/null || true
-		rm -f "$p"
-	done
+	local abs
+	abs=$(cd "$dir" 2>/dev/null && pwd) || return 0
+	stop_pidfile "$abs/apache.pid" "-f $abs/apache2.conf "
+	stop_pidfile "$abs/ingester.pid" "--config-file $abs/mixmatch.conf "
+	stop_pidfile "$abs/worker-1.pid" "--config-file $abs/mixmatch.conf "
+	stop_pidfile "$abs/worker-2.pid" "--config-file $abs/mixmatch.conf "
+	stop_pidfile "$abs/standin.pid" "$repo/bin/mixmatch-standin "
 	[ -d "$dir/glance" ] && scripts/glance.sh stop "$dir/glance"
 	[ -d "$dir/keystone" ] && scripts/keystone.sh stop "$dir/keystone"
 	return 0
@@ -36,18 +39,9 @@ if [ "$cmd" = stop ]; then stop; exit 0; fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 trap 'log "start-up failed; stopping what started"; stop' ERR
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# until_ready CMD...: a server start-up, bounded at 30 s.
-until_ready() {
-	for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
-}
 
 scripts/test-services.sh
-command -v openstack >/dev/null || {
-	log "installing python3-openstackclient"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-openstackclient >/dev/null
-}
+command -v openstack >/dev/null || apt_install --no-install-recommends python3-openstackclient
 scripts/keystone.sh start "$dir/keystone" >/dev/null
 scripts/glance.sh start "$dir/glance" "$dir/keystone" >/dev/null
 # shellcheck disable=SC1091
@@ -59,10 +53,10 @@ export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_P
 
 # The remote cloud.
 remote_volume=7c0ffee0-0000-4000-8000-00000000beef
-bin/mixmatch-standin --idp-metadata "$KEYSTONE_URL/OS-FEDERATION/saml2/metadata" --volume "$remote_volume" \
+"$repo/bin/mixmatch-standin" --idp-metadata "$KEYSTONE_URL/OS-FEDERATION/saml2/metadata" --volume "$remote_volume" \
 	>"$dir/standin.env" 2>"$dir/standin.log" &
 echo $! >"$dir/standin.pid"
-until_ready grep -q STANDIN_PROJECT_ID "$dir/standin.env"
+until_ready 30 grep -q STANDIN_PROJECT_ID "$dir/standin.env"
 # shellcheck disable=SC1091
 . "$dir/standin.env"
 openstack service provider create --auth-url "$STANDIN_AUTH_URL" --service-provider-url "$STANDIN_SP_URL" \
@@ -101,12 +95,12 @@ chmod 755 "$dir"
 for i in 1 2; do
 	bin/mixmatch-fcgi --config-file "$dir/mixmatch.conf" --fcgi "unix:$dir/fcgi-$i.sock" 2>"$dir/worker-$i.log" &
 	echo $! >"$dir/worker-$i.pid"
-	until_ready test -S "$dir/fcgi-$i.sock"
+	until_ready 30 test -S "$dir/fcgi-$i.sock"
 	chmod 666 "$dir/fcgi-$i.sock" # Apache's children run as www-data
 done
 bin/mixmatch-ingester --config-file "$dir/mixmatch.conf" 2>"$dir/ingester.log" &
 echo $! >"$dir/ingester.pid"
-until_ready grep -q "consuming notifications" "$dir/ingester.log"
+until_ready 30 grep -q "consuming notifications" "$dir/ingester.log"
 
 mods=/usr/lib/apache2/modules
 cat >"$dir/apache2.conf" <<EOF
@@ -131,7 +125,7 @@ Include $repo/httpd/mixmatch.conf
 EOF
 apache2 -f "$dir/apache2.conf" -k start
 mixmatch=http://127.0.0.1:$port
-until_ready curl -s -o /dev/null "$mixmatch/compute"
+until_ready 30 curl -s -o /dev/null "$mixmatch/compute"
 
 # The catalog: image and volume point at mixmatch, as an operator replaces them.
 openstack service create --name glance image -f value -c id >/dev/null

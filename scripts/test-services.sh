@@ -6,32 +6,10 @@
 # A server named by MIXMATCH_TEST_POSTGRESQL / MIXMATCH_TEST_MYSQL is the caller's
 # business and is left alone; MIXMATCH_TEST_ENGINES=sqlite needs neither.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 engines=${MIXMATCH_TEST_ENGINES:-sqlite,postgresql,mysql}
-log() { printf 'test-services: %s\n' "$*" >&2; }
-
-apt_install() {
-	if [ "$(id -u)" != 0 ]; then
-		log "$* missing and not root: install it, or set MIXMATCH_TEST_ENGINES"
-		exit 1
-	fi
-	if [ -z "${apt_updated:-}" ]; then
-		apt-get update -qq
-		apt_updated=1
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
-# until_ready CMD...: polls a readiness probe for up to 60 s (a server start-up, not a
-# test's synchronisation).
-until_ready() {
-	local i
-	for i in $(seq 1 120); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
-		sleep 0.5
-	done
-	return 1
-}
 
 pg_ok() { psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; }
 ensure_postgresql() {
@@ -39,7 +17,6 @@ ensure_postgresql() {
 	pg_ok && return 0
 	local fresh=
 	if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-		log "installing postgresql"
 		apt_install postgresql
 		fresh=1
 	fi
@@ -52,7 +29,7 @@ ensure_postgresql() {
 	log "starting postgresql $version"
 	pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null ||
 		pg_ctlcluster --skip-systemctl-redirect "$version" main reload
-	until_ready pg_ok || { log "postgresql does not answer on 127.0.0.1:5432 as postgres"; exit 1; }
+	until_ready 60 pg_ok || { log "postgresql does not answer on 127.0.0.1:5432 as postgres"; exit 1; }
 }
 
 my_ok() { mariadb --protocol=tcp -h 127.0.0.1 -u root -e 'select 1' test >/dev/null 2>&1; }
@@ -60,21 +37,20 @@ ensure_mysql() {
 	[ -n "${MIXMATCH_TEST_MYSQL:-}" ] && return 0
 	my_ok && return 0
 	if ! command -v mariadbd >/dev/null 2>&1; then
-		log "installing mariadb-server"
 		apt_install mariadb-server mariadb-client
 	fi
 	if ! mariadb-admin ping >/dev/null 2>&1; then
 		log "starting mariadb"
 		mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
 		start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-		until_ready mariadb-admin ping || { log "mariadb does not start"; exit 1; }
+		until_ready 60 mariadb-admin ping || { log "mariadb does not start"; exit 1; }
 	fi
 	if ! my_ok; then
 		# Debian's root logs in by socket only; tests connect over TCP.
 		mariadb -e "ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
 			CREATE DATABASE IF NOT EXISTS test"
 	fi
-	until_ready my_ok || { log "mariadb does not answer on 127.0.0.1:3306 as root"; exit 1; }
+	until_ready 60 my_ok || { log "mariadb does not answer on 127.0.0.1:3306 as root"; exit 1; }
 }
 
 memcached_ok() {
@@ -89,21 +65,20 @@ memcached_ok() {
 ensure_memcached() {
 	[ -n "${MIXMATCH_TEST_MEMCACHED:-}" ] && return 0
 	memcached_ok 2>/dev/null && return 0
-	command -v memcached >/dev/null || { log "installing memcached"; apt_install memcached; }
+	command -v memcached >/dev/null || apt_install memcached
 	log "starting memcached on 127.0.0.1:11211"
 	memcached -d -u memcache -l 127.0.0.1 -p 11211 -m 64 2>/dev/null || memcached -d -u root -l 127.0.0.1 -p 11211 -m 64
-	until_ready memcached_ok || { log "memcached does not answer on 127.0.0.1:11211"; exit 1; }
+	until_ready 60 memcached_ok || { log "memcached does not answer on 127.0.0.1:11211"; exit 1; }
 }
 
 # The Apache test runs Debian's apache2 with mod_proxy_fcgi in front of real workers.
 ensure_apache() {
-	command -v apache2 >/dev/null || { log "installing apache2"; apt_install apache2; }
+	command -v apache2 >/dev/null || apt_install apache2
 }
 
 # The ingester's tests publish with the real client, oslo.messaging's Notifier.
 ensure_oslo_messaging() {
 	/usr/bin/python3 -c 'import oslo_messaging' 2>/dev/null && return 0
-	log "installing python3-oslo.messaging"
 	apt_install python3-oslo.messaging
 }
 
@@ -112,10 +87,10 @@ rabbitmq_ok() { exec 3<>/dev/tcp/127.0.0.1/5672 && exec 3<&-; }
 ensure_rabbitmq() {
 	[ -n "${MIXMATCH_TEST_RABBITMQ:-}" ] && return 0
 	rabbitmq_ok 2>/dev/null && return 0
-	command -v rabbitmq-server >/dev/null || { log "installing rabbitmq-server"; apt_install rabbitmq-server; }
+	command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
 	log "starting rabbitmq"
 	rabbitmq-server -detached
-	until_ready rabbitmq_ok || { log "rabbitmq does not answer on 127.0.0.1:5672"; exit 1; }
+	until_ready 60 rabbitmq_ok || { log "rabbitmq does not answer on 127.0.0.1:5672"; exit 1; }
 }
 
 ensure_memcached
