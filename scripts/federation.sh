@@ -11,7 +11,11 @@
 #     registered in the local Keystone as service provider remote1.
 #
 #   scripts/federation.sh start DIR   start it all; prints the environment (DIR/env)
-#   scripts/federation.sh stop DIR
+#   scripts/federation.sh stop DIR    stop it; DIR keeps the logs
+#
+# start builds every run from nothing: a DIR left by an earlier start is stopped and
+# wiped first, since its Keystone would answer 409 to a second demo project and
+# service provider. A non-empty DIR that start did not make is refused.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +40,9 @@ stop() {
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 [ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 
-mkdir -p "$dir"
+mark=.mixmatch-federation
+[ -f "$dir/$mark" ] && stop
+fresh_dir "$dir" "$mark"
 dir=$(cd "$dir" && pwd)
 trap 'log "start-up failed; stopping what started"; stop' ERR
 
