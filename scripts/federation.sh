@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A small federation on loopback, out of real parts where they can run here:
 #   - the local cloud (IdP): Debian's keystone (scripts/keystone.sh) and glance-api
-#     (scripts/glance.sh), notifying the local RabbitMQ;
-#   - mixmatch: two mixmatch-fcgi workers behind real Apache (httpd/mixmatch.conf),
-#     and mixmatch-ingester listening to the local cloud's notifications;
+#     (scripts/glance.sh), notifying the local RabbitMQ in a virtual host of the
+#     federation's own;
+#   - mixmatch: two mixmatch-fcgi workers behind real Apache (httpd/mixmatch.conf) on
+#     loopback, and mixmatch-ingester listening to the local cloud's notifications;
 #   - the catalog's image and volume endpoints replaced by mixmatch's, as an operator
 #     does it;
 #   - a remote cloud "remote1": bin/mixmatch-standin (a Keystone SP verifying the
@@ -11,7 +12,8 @@
 #     registered in the local Keystone as service provider remote1.
 #
 #   scripts/federation.sh start DIR   start it all; prints the environment (DIR/env)
-#   scripts/federation.sh stop DIR    stop it; DIR keeps the logs
+#   scripts/federation.sh stop DIR    stop it and delete its RabbitMQ virtual host;
+#                                     DIR keeps the logs
 #
 # start builds every run from nothing: a DIR left by an earlier start is stopped and
 # wiped first, since its Keystone would answer 409 to a second demo project and
@@ -25,9 +27,21 @@ cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 
+# The queues the federation fills on the shared RabbitMQ (the ingester's durable
+# one, Glance's notifications.info) live in a virtual host named after DIR, and go
+# with it at stop: nothing keeps filling after the consumers are gone. Named after
+# DIR rather than chosen at random, so that a start finds one a crash left.
+vhost_of() { printf 'mixmatch-federation-%s' "$(printf %s "$1" | sha256sum | cut -c1-12)"; }
+delete_vhost() {
+	if rabbitmqctl -q list_vhosts name | grep -qxF "$1"; then
+		rabbitmqctl -q delete_vhost "$1" >/dev/null
+	fi
+}
+
 stop() {
 	local abs
-	abs=$(cd "$dir" 2>/dev/null && pwd) || return 0
+	# -m: a DIR removed by hand may still have left its virtual host.
+	abs=$(realpath -m "$dir")
 	stop_pidfile "$abs/apache.pid" "-f $abs/apache2.conf "
 	stop_pidfile "$abs/ingester.pid" "--config-file $abs/mixmatch.conf "
 	stop_pidfile "$abs/worker-1.pid" "--config-file $abs/mixmatch.conf "
@@ -35,7 +49,7 @@ stop() {
 	stop_pidfile "$abs/standin.pid" "$repo/bin/mixmatch-standin "
 	[ -d "$dir/glance" ] && scripts/glance.sh stop "$dir/glance"
 	[ -d "$dir/keystone" ] && scripts/keystone.sh stop "$dir/keystone"
-	return 0
+	delete_vhost "$(vhost_of "$abs")"
 }
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 [ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -48,8 +62,13 @@ trap 'log "start-up failed; stopping what started"; stop' ERR
 
 scripts/test-services.sh
 command -v openstack >/dev/null || apt_install --no-install-recommends python3-openstackclient
+vhost=$(vhost_of "$dir")
+delete_vhost "$vhost"
+rabbitmqctl -q add_vhost "$vhost" >/dev/null
+rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
+bus=rabbit://guest:guest@127.0.0.1:5672/$vhost
 scripts/keystone.sh start "$dir/keystone" >/dev/null
-scripts/glance.sh start "$dir/glance" "$dir/keystone" >/dev/null
+scripts/glance.sh start "$dir/glance" "$dir/keystone" "$bus" >/dev/null
 # shellcheck disable=SC1091
 . "$dir/keystone/env"
 # shellcheck disable=SC1091
@@ -87,7 +106,7 @@ project_name = admin
 auth_url = $KEYSTONE_URL
 image_endpoint = $GLANCE_URL
 enabled_services = image
-messagebus = rabbit://guest:guest@127.0.0.1:5672/
+messagebus = $bus
 notification_queue = mixmatch.notifications.demo-$port
 notification_exchanges = glance
 [sp_remote1]
@@ -119,6 +138,7 @@ Group www-data
 ErrorLog $dir/apache-error.log
 Define APACHE_LOG_DIR $dir
 Define MIXMATCH_PORT $port
+Define MIXMATCH_LISTEN 127.0.0.1:$port
 Define MIXMATCH_RUNDIR $dir
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
@@ -147,5 +167,6 @@ trap - ERR
 	echo "MIXMATCH_CONF=$dir/mixmatch.conf"
 	echo "GLANCE_URL=$GLANCE_URL"
 	echo "REMOTE_VOLUME=$remote_volume"
+	echo "RABBITMQ_VHOST=$vhost"
 	cat "$dir/keystone/env" "$dir/standin.env"
 } | tee "$dir/env"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A real Glance (Debian's glance-api) on loopback for the local cloud: file store,
 # SQLite, keystonemiddleware against the Keystone of scripts/keystone.sh, and
-# notifications to the local RabbitMQ through oslo.messaging (driver messagingv2).
+# notifications through oslo.messaging (driver messagingv2) to TRANSPORT_URL, by
+# default the local RabbitMQ's / virtual host. Everything it writes is under DIR.
 #
-#   scripts/glance.sh start DIR KEYSTONE_DIR   prints GLANCE_URL=... (also in DIR/env)
+#   scripts/glance.sh start DIR KEYSTONE_DIR [TRANSPORT_URL]
+#                                    prints GLANCE_URL=... (also in DIR/env)
 #   scripts/glance.sh stop DIR
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -16,6 +18,7 @@ dir=${2:-}
 stop() { stop_pidfile "$dir/glance.pid" "$(cd "$dir" 2>/dev/null && pwd)/glance-api.conf "; }
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 keystone_dir=${3:?KEYSTONE_DIR missing}
+transport_url=${4:-rabbit://guest:guest@127.0.0.1:5672/}
 # shellcheck disable=SC1091
 . "$keystone_dir/env"
 
@@ -31,7 +34,9 @@ bind_port = $port
 workers = 1
 use_stderr = false
 log_file = $dir/glance-api.log
-transport_url = rabbit://guest:guest@127.0.0.1:5672/
+transport_url = $transport_url
+# Image imports stage their data here; the default, /tmp/staging, is every Glance's.
+node_staging_uri = file://$dir/staging/
 [database]
 connection = sqlite:///$dir/glance.db
 [glance_store]
