@@ -7,6 +7,9 @@
 #   scripts/glance.sh start DIR KEYSTONE_DIR [TRANSPORT_URL]
 #                                    prints GLANCE_URL=... (also in DIR/env)
 #   scripts/glance.sh stop DIR
+#
+# start begins from an empty DIR: one from an earlier start is stopped and wiped,
+# any other non-empty one refused.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -24,6 +27,9 @@ transport_url=${4:-rabbit://guest:guest@127.0.0.1:5672/}
 
 command -v glance-api >/dev/null || apt_install --no-install-recommends glance-api
 
+mark=.mixmatch-glance
+[ -f "$dir/$mark" ] && stop
+fresh_dir "$dir" "$mark"
 mkdir -p "$dir/images"
 dir=$(cd "$dir" && pwd)
 port=$(free_port)

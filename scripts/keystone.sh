@@ -6,6 +6,9 @@
 #   scripts/keystone.sh start DIR   install if missing, configure in DIR, start,
 #                                   and print KEY=VALUE lines (also kept in DIR/env)
 #   scripts/keystone.sh stop DIR
+#
+# start begins from an empty DIR: one from an earlier start is stopped and wiped
+# (its database already holds the demo project), any other non-empty one refused.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -24,6 +27,9 @@ if ! command -v keystone-manage >/dev/null || ! command -v xmlsec1 >/dev/null ||
 	apt_install --no-install-recommends keystone xmlsec1 uwsgi-plugin-python3 openssl curl
 fi
 
+mark=.mixmatch-keystone
+[ -f "$dir/$mark" ] && stop
+fresh_dir "$dir" "$mark"
 mkdir -p "$dir/saml"
 dir=$(cd "$dir" && pwd)
 port=$(free_port)

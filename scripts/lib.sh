@@ -50,9 +50,14 @@ sqlite_wal() {
 	/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")' "$1"
 }
 
+# alive PID: the process runs. A zombie does not: the daemons here are orphans, and
+# the init of a container may take seconds to reap them.
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
 # stop_pidfile FILE MATCH: stops the process FILE names and removes FILE. The process
 # is signalled only if its command line, arguments joined by spaces and ended by
-# one, contains MATCH: after a reboot a stale pid may be some other program's. TERM, then KILL after 10 s; returns once it is gone.
+# one, contains MATCH: after a reboot a stale pid may be some other program's.
+# TERM, then KILL after 10 s; returns once it is gone.
 stop_pidfile() {
 	local file=$1 match=$2 pid i
 	[ -f "$file" ] || return 0
@@ -60,10 +65,10 @@ stop_pidfile() {
 	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match"; then
 		kill "$pid" 2>/dev/null || true
 		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
+			alive "$pid" || break
 			sleep 0.1
 		done
-		kill -KILL "$pid" 2>/dev/null || true
+		if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
 	fi
 	rm -f "$file"
 }
@@ -77,7 +82,7 @@ fresh_dir() {
 	local dir=$1 mark=$2
 	if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
 		if [ ! -f "$dir/$mark" ]; then
-			log "$dir is not empty and not from an earlier run (no $mark): remove it or choose another"
+			log "$dir is not empty and was not made by this script (no $mark): remove it or choose another"
 			exit 1
 		fi
 		rm -rf "${dir:?}"
