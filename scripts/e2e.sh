@@ -4,6 +4,8 @@
 # endpoints are mixmatch's), checking where every call landed and what the ingester
 # learned from Glance's own notifications.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -19,11 +21,6 @@ scripts/federation.sh start "$work/fed" >/dev/null
 export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=demo OS_PASSWORD=$KEYSTONE_DEMO_PASSWORD OS_PROJECT_NAME=demo \
 	OS_USER_DOMAIN_ID=default OS_PROJECT_DOMAIN_ID=default OS_IDENTITY_API_VERSION=3 OS_INTERFACE=public
 manage() { bin/mixmatch-manage --config-file "$MIXMATCH_CONF" "$@" 2>/dev/null; }
-# until_true CMD...: waits for an asynchronous effect (a notification), bounded at 30 s.
-until_true() {
-	for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
-}
 glance_has() { # the local Glance itself, with the admin's token, not through mixmatch
 	local token
 	token=$(OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_PASSWORD OS_PROJECT_NAME=admin openstack token issue -f value -c id)
@@ -37,7 +34,7 @@ local_id=$(openstack image create --disk-format raw --container-format bare --fi
 glance_has "$local_id" || fail "image $local_id is not in the local Glance"
 ok "openstack image create: uploaded to the local Glance through mixmatch"
 
-until_true sh -c "bin/mixmatch-manage --config-file '$MIXMATCH_CONF' mappings show images '$local_id' --format json 2>/dev/null |
+until_ready 30 sh -c "bin/mixmatch-manage --config-file '$MIXMATCH_CONF' mappings show images '$local_id' --format json 2>/dev/null |
 	grep -q '\"project_id\": \"$KEYSTONE_DEMO_PROJECT_ID\"'" ||
 	fail "no mapping with the demo project for $local_id: $(manage mappings list)"
 grep -q "notifications recorded" "$work/fed/ingester.log" || fail "the ingester recorded no notification"
@@ -64,7 +61,7 @@ openstack volume list -f value -c ID | grep -q "$REMOTE_VOLUME" || fail "volume 
 ok "openstack volume list: the remote cloud's volumes"
 
 openstack image delete "$local_id" "$remote_id"
-until_true sh -c "! bin/mixmatch-manage --config-file '$MIXMATCH_CONF' mappings show images '$local_id' >/dev/null 2>&1" ||
+until_ready 30 sh -c "! bin/mixmatch-manage --config-file '$MIXMATCH_CONF' mappings show images '$local_id' >/dev/null 2>&1" ||
 	fail "the ingester kept the mapping of deleted $local_id"
 openstack image show "$remote_id" >/dev/null 2>&1 && fail "deleted remote image still shows"
 glance_has "$local_id" && fail "deleted image still in the local Glance"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A small federation on loopback, out of real parts where they can run here:
 #   - the local cloud (IdP): Debian's keystone (scripts/keystone.sh) and glance-api
-#     (scripts/glance.sh), notifying the local RabbitMQ;
-#   - mixmatch: two mixmatch-fcgi workers behind real Apache (httpd/mixmatch.conf),
-#     and mixmatch-ingester listening to the local cloud's notifications;
+#     (scripts/glance.sh), notifying the local RabbitMQ in a virtual host of the
+#     federation's own;
+#   - mixmatch: two mixmatch-fcgi workers behind real Apache (httpd/mixmatch.conf) on
+#     loopback, and mixmatch-ingester listening to the local cloud's notifications;
 #   - the catalog's image and volume endpoints replaced by mixmatch's, as an operator
 #     does it;
 #   - a remote cloud "remote1": bin/mixmatch-standin (a Keystone SP verifying the
@@ -11,45 +12,63 @@
 #     registered in the local Keystone as service provider remote1.
 #
 #   scripts/federation.sh start DIR   start it all; prints the environment (DIR/env)
-#   scripts/federation.sh stop DIR
+#   scripts/federation.sh stop DIR    stop it and delete its RabbitMQ virtual host;
+#                                     DIR keeps the logs
+#
+# start builds every run from nothing: a DIR left by an earlier start is stopped and
+# wiped first, since its Keystone would answer 409 to a second demo project and
+# service provider. A non-empty DIR that start did not make is refused.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
-log() { printf 'federation.sh: %s\n' "$*" >&2; }
+
+# The queues the federation fills on the shared RabbitMQ (the ingester's durable
+# one, Glance's notifications.info) live in a virtual host named after DIR, and go
+# with it at stop: nothing keeps filling after the consumers are gone. Named after
+# DIR rather than chosen at random, so that a start finds one a crash left.
+vhost_of() { printf 'mixmatch-federation-%s' "$(printf %s "$1" | sha256sum | cut -c1-12)"; }
+delete_vhost() {
+	if rabbitmqctl -q list_vhosts name | grep -qxF "$1"; then
+		rabbitmqctl -q delete_vhost "$1" >/dev/null
+	fi
+}
 
 stop() {
-	for p in "$dir"/*.pid; do
-		[ -f "$p" ] || continue
-		kill "$(cat "$p")" 2>/dev/null || true
-		rm -f "$p"
-	done
+	local abs
+	# -m: a DIR removed by hand may still have left its virtual host.
+	abs=$(realpath -m "$dir")
+	stop_pidfile "$abs/apache.pid" "-f $abs/apache2.conf "
+	stop_pidfile "$abs/ingester.pid" "--config-file $abs/mixmatch.conf "
+	stop_pidfile "$abs/worker-1.pid" "--config-file $abs/mixmatch.conf "
+	stop_pidfile "$abs/worker-2.pid" "--config-file $abs/mixmatch.conf "
+	stop_pidfile "$abs/standin.pid" "$repo/bin/mixmatch-standin "
 	[ -d "$dir/glance" ] && scripts/glance.sh stop "$dir/glance"
 	[ -d "$dir/keystone" ] && scripts/keystone.sh stop "$dir/keystone"
-	return 0
+	delete_vhost "$(vhost_of "$abs")"
 }
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 [ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 
-mkdir -p "$dir"
+mark=.mixmatch-federation
+[ -f "$dir/$mark" ] && stop
+fresh_dir "$dir" "$mark"
 dir=$(cd "$dir" && pwd)
 trap 'log "start-up failed; stopping what started"; stop' ERR
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# until_ready CMD...: a server start-up, bounded at 30 s.
-until_ready() {
-	for _ in $(seq 1 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-	return 1
-}
 
 scripts/test-services.sh
-command -v openstack >/dev/null || {
-	log "installing python3-openstackclient"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-openstackclient >/dev/null
-}
+command -v openstack >/dev/null || apt_install --no-install-recommends python3-openstackclient
+vhost=$(vhost_of "$dir")
+delete_vhost "$vhost"
+rabbitmqctl -q add_vhost "$vhost" >/dev/null
+rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null
+bus=rabbit://guest:guest@127.0.0.1:5672/$vhost
 scripts/keystone.sh start "$dir/keystone" >/dev/null
-scripts/glance.sh start "$dir/glance" "$dir/keystone" >/dev/null
+scripts/glance.sh start "$dir/glance" "$dir/keystone" "$bus" >/dev/null
 # shellcheck disable=SC1091
 . "$dir/keystone/env"
 # shellcheck disable=SC1091
@@ -59,10 +78,10 @@ export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_P
 
 # The remote cloud.
 remote_volume=7c0ffee0-0000-4000-8000-00000000beef
-bin/mixmatch-standin --idp-metadata "$KEYSTONE_URL/OS-FEDERATION/saml2/metadata" --volume "$remote_volume" \
+"$repo/bin/mixmatch-standin" --idp-metadata "$KEYSTONE_URL/OS-FEDERATION/saml2/metadata" --volume "$remote_volume" \
 	>"$dir/standin.env" 2>"$dir/standin.log" &
 echo $! >"$dir/standin.pid"
-until_ready grep -q STANDIN_PROJECT_ID "$dir/standin.env"
+until_ready 30 grep -q STANDIN_PROJECT_ID "$dir/standin.env"
 # shellcheck disable=SC1091
 . "$dir/standin.env"
 openstack service provider create --auth-url "$STANDIN_AUTH_URL" --service-provider-url "$STANDIN_SP_URL" \
@@ -87,7 +106,7 @@ project_name = admin
 auth_url = $KEYSTONE_URL
 image_endpoint = $GLANCE_URL
 enabled_services = image
-messagebus = rabbit://guest:guest@127.0.0.1:5672/
+messagebus = $bus
 notification_queue = mixmatch.notifications.demo-$port
 notification_exchanges = glance
 [sp_remote1]
@@ -101,12 +120,12 @@ chmod 755 "$dir"
 for i in 1 2; do
 	bin/mixmatch-fcgi --config-file "$dir/mixmatch.conf" --fcgi "unix:$dir/fcgi-$i.sock" 2>"$dir/worker-$i.log" &
 	echo $! >"$dir/worker-$i.pid"
-	until_ready test -S "$dir/fcgi-$i.sock"
+	until_ready 30 test -S "$dir/fcgi-$i.sock"
 	chmod 666 "$dir/fcgi-$i.sock" # Apache's children run as www-data
 done
 bin/mixmatch-ingester --config-file "$dir/mixmatch.conf" 2>"$dir/ingester.log" &
 echo $! >"$dir/ingester.pid"
-until_ready grep -q "consuming notifications" "$dir/ingester.log"
+until_ready 30 grep -q "consuming notifications" "$dir/ingester.log"
 
 mods=/usr/lib/apache2/modules
 cat >"$dir/apache2.conf" <<EOF
@@ -119,6 +138,7 @@ Group www-data
 ErrorLog $dir/apache-error.log
 Define APACHE_LOG_DIR $dir
 Define MIXMATCH_PORT $port
+Define MIXMATCH_LISTEN 127.0.0.1:$port
 Define MIXMATCH_RUNDIR $dir
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
@@ -131,7 +151,7 @@ Include $repo/httpd/mixmatch.conf
 EOF
 apache2 -f "$dir/apache2.conf" -k start
 mixmatch=http://127.0.0.1:$port
-until_ready curl -s -o /dev/null "$mixmatch/compute"
+until_ready 30 curl -s -o /dev/null "$mixmatch/compute"
 
 # The catalog: image and volume point at mixmatch, as an operator replaces them.
 openstack service create --name glance image -f value -c id >/dev/null
@@ -147,5 +167,6 @@ trap - ERR
 	echo "MIXMATCH_CONF=$dir/mixmatch.conf"
 	echo "GLANCE_URL=$GLANCE_URL"
 	echo "REMOTE_VOLUME=$remote_volume"
+	echo "RABBITMQ_VHOST=$vhost"
 	cat "$dir/keystone/env" "$dir/standin.env"
 } | tee "$dir/env"

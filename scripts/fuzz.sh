@@ -10,6 +10,8 @@
 #   FUZZPARALLEL=2        fuzzing workers per target
 #   scripts/fuzz.sh [NAME...]   only the targets with these names
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
@@ -30,7 +32,7 @@ if [ "$#" -gt 0 ]; then
 	targets=("${selected[@]}")
 fi
 if [ "${#targets[@]}" -eq 0 ]; then
-	echo "fuzz.sh: no fuzz targets found" >&2
+	log "no fuzz targets found"
 	exit 1
 fi
 

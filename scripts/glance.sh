@@ -1,39 +1,38 @@
 #!/usr/bin/env bash
 # A real Glance (Debian's glance-api) on loopback for the local cloud: file store,
 # SQLite, keystonemiddleware against the Keystone of scripts/keystone.sh, and
-# notifications to the local RabbitMQ through oslo.messaging (driver messagingv2).
+# notifications through oslo.messaging (driver messagingv2) to TRANSPORT_URL, by
+# default the local RabbitMQ's / virtual host. Everything it writes is under DIR.
 #
-#   scripts/glance.sh start DIR KEYSTONE_DIR   prints GLANCE_URL=... (also in DIR/env)
+#   scripts/glance.sh start DIR KEYSTONE_DIR [TRANSPORT_URL]
+#                                    prints GLANCE_URL=... (also in DIR/env)
 #   scripts/glance.sh stop DIR
+#
+# start begins from an empty DIR: one from an earlier start is stopped and wiped,
+# any other non-empty one refused.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 dir=${2:-}
-log() { printf 'glance.sh: %s\n' "$*" >&2; }
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start DIR KEYSTONE_DIR | stop DIR" >&2; exit 2; }
 
-stop() {
-	if [ -f "$dir/glance.pid" ]; then
-		kill "$(cat "$dir/glance.pid")" 2>/dev/null || true
-		for _ in $(seq 1 100); do kill -0 "$(cat "$dir/glance.pid")" 2>/dev/null || break; sleep 0.1; done
-		rm -f "$dir/glance.pid"
-	fi
-}
+stop() { stop_pidfile "$dir/glance.pid" "$(cd "$dir" 2>/dev/null && pwd)/glance-api.conf "; }
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 keystone_dir=${3:?KEYSTONE_DIR missing}
+transport_url=${4:-rabbit://guest:guest@127.0.0.1:5672/}
 # shellcheck disable=SC1091
 . "$keystone_dir/env"
 
-if ! command -v glance-api >/dev/null; then
-	[ "$(id -u)" = 0 ] || { log "glance-api is missing and this is not root"; exit 1; }
-	log "installing glance-api (apt-get)"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends glance-api >/dev/null
-fi
+command -v glance-api >/dev/null || apt_install --no-install-recommends glance-api
 
+mark=.mixmatch-glance
+[ -f "$dir/$mark" ] && stop
+fresh_dir "$dir" "$mark"
 mkdir -p "$dir/images"
 dir=$(cd "$dir" && pwd)
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat >"$dir/glance-api.conf" <<EOF
 [DEFAULT]
 bind_host = 127.0.0.1
@@ -41,7 +40,9 @@ bind_port = $port
 workers = 1
 use_stderr = false
 log_file = $dir/glance-api.log
-transport_url = rabbit://guest:guest@127.0.0.1:5672/
+transport_url = $transport_url
+# Image imports stage their data here; the default, /tmp/staging, is every Glance's.
+node_staging_uri = file://$dir/staging/
 [database]
 connection = sqlite:///$dir/glance.db
 [glance_store]
@@ -68,16 +69,13 @@ EOF
 
 glance-manage --config-file "$dir/glance-api.conf" db_sync >>"$dir/manage.log" 2>&1 ||
 	{ log "glance-manage db_sync failed; see $dir/manage.log"; exit 1; }
-/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")' "$dir/glance.db"
+sqlite_wal "$dir/glance.db"
 nohup glance-api --config-file "$dir/glance-api.conf" >"$dir/glance-api.out" 2>&1 &
 echo $! >"$dir/glance.pid"
 
 url="http://127.0.0.1:$port"
-# A server start-up, bounded at 60 s.
-for _ in $(seq 1 600); do
-	curl -s -o /dev/null "$url/versions" && break
-	kill -0 "$(cat "$dir/glance.pid")" 2>/dev/null || break
-	sleep 0.1
-done
+# Settled once it answers, or early once glance-api has died.
+glance_settled() { curl -s -o /dev/null "$url/versions" || ! kill -0 "$(cat "$dir/glance.pid")"; }
+until_ready 60 glance_settled || true
 curl -s -o /dev/null "$url/versions" || { log "glance-api did not start; see $dir/glance-api.out and .log"; stop; exit 1; }
 echo "GLANCE_URL=$url" | tee "$dir/env"

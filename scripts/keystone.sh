@@ -6,36 +6,33 @@
 #   scripts/keystone.sh start DIR   install if missing, configure in DIR, start,
 #                                   and print KEY=VALUE lines (also kept in DIR/env)
 #   scripts/keystone.sh stop DIR
+#
+# start begins from an empty DIR: one from an earlier start is stopped and wiped
+# (its database already holds the demo project), any other non-empty one refused.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
-log() { printf 'keystone.sh: %s\n' "$*" >&2; }
 
-stop() {
-	if [ -f "$dir/uwsgi.pid" ]; then
-		uwsgi --stop "$dir/uwsgi.pid" 2>/dev/null || true
-		# uwsgi --stop returns at once; wait for the master to go.
-		for _ in $(seq 1 100); do kill -0 "$(cat "$dir/uwsgi.pid")" 2>/dev/null || break; sleep 0.1; done
-		rm -f "$dir/uwsgi.pid"
-	fi
-}
+# uwsgi runs with --die-on-term: TERM stops the master and its workers.
+stop() { stop_pidfile "$dir/uwsgi.pid" "OS_KEYSTONE_CONFIG_DIR=$(cd "$dir" 2>/dev/null && pwd) "; }
 
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 [ "$cmd" = start ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 
 if ! command -v keystone-manage >/dev/null || ! command -v xmlsec1 >/dev/null || ! command -v uwsgi >/dev/null; then
-	[ "$(id -u)" = 0 ] || { log "keystone, xmlsec1 and uwsgi are missing and this is not root"; exit 1; }
-	log "installing keystone and xmlsec1 (apt-get)"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		keystone xmlsec1 uwsgi-plugin-python3 openssl curl >/dev/null
+	apt_install --no-install-recommends keystone xmlsec1 uwsgi-plugin-python3 openssl curl
 fi
 
+mark=.mixmatch-keystone
+[ -f "$dir/$mark" ] && stop
+fresh_dir "$dir" "$mark"
 mkdir -p "$dir/saml"
 dir=$(cd "$dir" && pwd)
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 url="http://127.0.0.1:$port/v3"
 admin_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 demo_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -67,8 +64,7 @@ EOF
 manage() { keystone-manage --config-file "$dir/keystone.conf" "$@" 2>>"$dir/manage.log"; }
 # keystone-manage prints eventlet noise at exit; the status is what counts.
 manage db_sync
-# WAL, so that a request reading does not lock out one writing ("database is locked").
-/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")' "$dir/keystone.db"
+sqlite_wal "$dir/keystone.db"
 manage fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
 manage credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
 manage bootstrap --bootstrap-password "$admin_password" --bootstrap-public-url "$url" \
@@ -86,12 +82,7 @@ uwsgi --http-socket "127.0.0.1:$port" --plugins python3 --wsgi-file "$(command -
 	--env "OS_KEYSTONE_CONFIG_DIR=$dir" --env OS_KEYSTONE_CONFIG_FILES=keystone.conf \
 	--pidfile "$dir/uwsgi.pid" --daemonize "$dir/uwsgi.log"
 
-# Poll for readiness: a server start-up, bounded at 30 s.
-for _ in $(seq 1 300); do
-	curl -sf "$url" >/dev/null && break
-	sleep 0.1
-done
-curl -sf "$url" >/dev/null || { log "keystone did not answer on $url; see $dir/uwsgi.log"; stop; exit 1; }
+until_ready 30 curl -sf "$url" || { log "keystone did not answer on $url; see $dir/uwsgi.log"; stop; exit 1; }
 
 # A demo user with the member role on a demo project, through the API.
 if ! /usr/bin/python3 - "$url" "$admin_password" "$demo_password" >"$dir/demo.env" <<'EOF'; then

@@ -19,11 +19,15 @@ import (
 	"mixmatch/app/dburl"
 )
 
-// Admin URLs of the servers, as the go-svc machine runs them; override with the
+// URLs the tests create their databases with: the servers on loopback, as the user
+// scripts/test-services.sh makes for them, mixmatch_test, who may create databases
+// (on MariaDB only those named mixmatch_test_*, as these are) and nothing more; the
+// servers' own admins are left alone. MySQL connects to information_schema, which
+// every user may read, because the URL must name a database. Override with the
 // environment variables.
 const (
-	DefaultPostgreSQL = "postgresql://postgres@127.0.0.1:5432/postgres"
-	DefaultMySQL      = "mysql://root@127.0.0.1:3306/test"
+	DefaultPostgreSQL = "postgresql://mixmatch_test:mixmatch_test@127.0.0.1:5432/postgres"
+	DefaultMySQL      = "mysql://mixmatch_test:mixmatch_test@127.0.0.1:3306/information_schema"
 )
 
 // Engine is one database engine under test.

@@ -1,0 +1,92 @@
+# shellcheck shell=bash
+# Helpers the scripts in scripts/ share; source it, do not run it:
+#   . "$(dirname "$0")/lib.sh"
+# log's prefix is the sourcing script's name.
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+
+# free_port: a TCP port on loopback that nothing listens on now. The kernel picks it,
+# so two scripts running side by side do not pick the same one.
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# until_ready SECONDS CMD...: polls a probe every 0.1 s until it succeeds, for at most
+# SECONDS: a server's start-up, or an asynchronous effect a check waits for. A probe
+# with an answer, never a sleep that hopes for one.
+until_ready() {
+	local limit=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < limit; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@" >/dev/null 2>&1
+}
+
+# apt_install [APT-GET OPTION...] PACKAGE...: installs Debian packages, as root only.
+# apt-get update runs once per run of a make target: the scripts call one another,
+# and the mark is in the environment they share.
+apt_install() {
+	local arg packages=()
+	for arg; do [[ $arg == -* ]] || packages+=("$arg"); done
+	if [ "$(id -u)" != 0 ]; then
+		log "${packages[*]} missing and this is not root: install it with apt-get and run again"
+		exit 1
+	fi
+	# Other worktrees on the same machine may be installing at the same moment.
+	local lock=(-o DPkg::Lock::Timeout=600)
+	if [ -z "${MIXMATCH_APT_UPDATED:-}" ]; then
+		apt-get "${lock[@]}" update -qq
+		export MIXMATCH_APT_UPDATED=1
+	fi
+	log "installing ${packages[*]} (apt-get)"
+	DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq "$@" >/dev/null
+}
+
+# sqlite_wal FILE: WAL, so that a request reading does not lock out one writing
+# ("database is locked"). The mode is kept in the file.
+sqlite_wal() {
+	/usr/bin/python3 -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode=WAL")' "$1"
+}
+
+# alive PID: the process runs. A zombie does not: the daemons here are orphans, and
+# the init of a container may take seconds to reap them.
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
+# stop_pidfile FILE MATCH: stops the process FILE names and removes FILE. The process
+# is signalled only if its command line, arguments joined by spaces and ended by
+# one, contains MATCH: after a reboot a stale pid may be some other program's.
+# TERM, then KILL after 10 s; returns once it is gone.
+stop_pidfile() {
+	local file=$1 match=$2 pid i
+	[ -f "$file" ] || return 0
+	pid=$(cat "$file")
+	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match"; then
+		kill "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			alive "$pid" || break
+			sleep 0.1
+		done
+		if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+	fi
+	rm -f "$file"
+}
+
+# fresh_dir DIR MARK: makes DIR an empty directory for a new run, with the file MARK
+# in it. A DIR left by an earlier run (it holds MARK) is wiped, so nothing of that
+# run (databases, projects, catalog entries) is carried over; the caller has
+# stopped it first. Any other non-empty DIR is refused rather than wiped: it may be
+# a path given by mistake.
+fresh_dir() {
+	local dir=$1 mark=$2
+	if [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
+		if [ ! -f "$dir/$mark" ]; then
+			log "$dir is not empty and was not made by this script (no $mark): remove it or choose another"
+			exit 1
+		fi
+		rm -rf "${dir:?}"
+	fi
+	mkdir -p "$dir"
+	touch "$dir/$mark"
+}
