@@ -144,6 +144,7 @@ ErrorLog %[1]s/error.log
 LogLevel warn
 Define APACHE_LOG_DIR %[1]s
 Define MIXMATCH_PORT %[2]d
+Define MIXMATCH_LISTEN 127.0.0.1:%[2]d
 Define MIXMATCH_RUNDIR %[1]s
 LoadModule mpm_event_module %[3]smod_mpm_event.so
 LoadModule authz_core_module %[3]smod_authz_core.so
