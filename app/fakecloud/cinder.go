@@ -26,7 +26,7 @@ var (
 		Volumes:   {"id", "name", "description", "status", "size", "availability_zone", "bootable", "created_at", "updated_at", "migration_status", "user_id"},
 		Snapshots: {"id", "name", "description", "status", "size", "volume_id", "created_at", "updated_at"},
 	}
-	// cinderFields are what a create or an update may set.
+	// cinderFields are what a create may set (for a volume, from microversion 3.53).
 	cinderFields = map[string][]string{
 		Volumes: {"name", "description", "display_name", "display_description", "size", "volume_type", "availability_zone",
 			"metadata", "snapshot_id", "source_volid", "imageRef", "image_id", "backup_id", "consistencygroup_id", "group_id",
@@ -227,10 +227,21 @@ func (c *Cloud) createCinder(req *request, project, kind string) response {
 	if !ok {
 		return fail(fmt.Sprintf("Missing required element '%s' in request body.", singular(kind)))
 	}
-	if msg := checkCinderFields(kind, in); msg != "" {
+	// The request schemas: nothing but the object at the top; inside it, what the
+	// schema lists, except that a volume takes anything before microversion 3.53.
+	top := []string{singular(kind)}
+	if kind == Volumes {
+		top = append(top, "OS-SCH-HNT:scheduler_hints")
+	}
+	if msg := unexpected("request body", body, top); msg != "" {
 		return fail(msg)
 	}
-	doc := c.newDoc(kind, project, newUUID(), time.Now())
+	if kind == Snapshots || cinderMicroversion(r) >= 53 {
+		if msg := unexpected(singular(kind), in, cinderFields[kind]); msg != "" {
+			return fail(msg)
+		}
+	}
+	doc := c.newDoc(kind, project, NewUUID(), time.Now())
 	setCinderNames(doc, in)
 	size, sized := in["size"]
 	switch kind {
@@ -286,10 +297,8 @@ func (c *Cloud) updateCinder(req *request, project string, res *resource) respon
 	if !ok || !isObject {
 		return cinder.fail(req.Request, http.StatusBadRequest, fmt.Sprintf("Missing required element '%s' in request body.", singular(res.kind)))
 	}
-	for k := range in {
-		if !slices.Contains([]string{"name", "description", "display_name", "display_description", "metadata"}, k) {
-			return cinder.fail(req.Request, http.StatusBadRequest, fmt.Sprintf("Invalid input for field/attribute %s. Additional properties are not allowed ('%s' was unexpected)", singular(res.kind), k))
-		}
+	if msg := unexpected(singular(res.kind), in, []string{"name", "description", "display_name", "display_description", "metadata"}); msg != "" {
+		return cinder.fail(req.Request, http.StatusBadRequest, msg)
 	}
 	doc := clone(res.doc)
 	setCinderNames(doc, in)
@@ -298,21 +307,42 @@ func (c *Cloud) updateCinder(req *request, project string, res *resource) respon
 	return reply(http.StatusOK, "update", map[string]any{singular(res.kind): c.cinderView(req, project, res, true)})
 }
 
-// checkCinderFields is the request schema's refusal of fields it does not know.
-func checkCinderFields(kind string, in map[string]any) string {
-	var unknown []string
+// unexpected is jsonschema's refusal of properties a schema does not list.
+func unexpected(what string, in map[string]any, allowed []string) string {
+	var extra []string
 	for k := range in {
-		if !slices.Contains(cinderFields[kind], k) {
-			unknown = append(unknown, k)
+		if !slices.Contains(allowed, k) {
+			extra = append(extra, k)
 		}
 	}
-	if len(unknown) == 0 {
+	if len(extra) == 0 {
 		return ""
 	}
-	sort.Strings(unknown)
+	sort.Strings(extra)
+	verb := "was"
+	if len(extra) > 1 {
+		verb = "were"
+	}
 	raw, _ := json.Marshal(in)
-	return fmt.Sprintf("Invalid input for field/attribute %s. Value: %s. Additional properties are not allowed ('%s' was unexpected)",
-		singular(kind), raw, strings.Join(unknown, "', '"))
+	return fmt.Sprintf("Invalid input for field/attribute %s. Value: %s. Additional properties are not allowed ('%s' %s unexpected)",
+		what, raw, strings.Join(extra, "', '"), verb)
+}
+
+// cinderMicroversion is the minor version of "OpenStack-API-Version: volume 3.x";
+// 0 without one, as Cinder then serves 3.0.
+func cinderMicroversion(r *http.Request) int {
+	v, ok := strings.CutPrefix(strings.TrimSpace(r.Header.Get("OpenStack-API-Version")), "volume ")
+	if !ok {
+		return 0
+	}
+	if strings.TrimSpace(v) == "latest" {
+		return 1 << 10
+	}
+	var major, minor int
+	if n, _ := fmt.Sscanf(v, "%d.%d", &major, &minor); n != 2 || major != 3 {
+		return 0
+	}
+	return minor
 }
 
 // setCinderNames takes name and description, or their display_ forms.

@@ -58,8 +58,8 @@ func setImageData(r *resource, data []byte) {
 	r.doc["checksum"], r.doc["os_hash_algo"], r.doc["os_hash_value"] = hex.EncodeToString(md[:]), "sha512", hex.EncodeToString(sha[:])
 }
 
-// newUUID is a random version-4 UUID with dashes, as the services write ids.
-func newUUID() string {
+// NewUUID is a random version-4 UUID with dashes, as the services write ids.
+func NewUUID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40

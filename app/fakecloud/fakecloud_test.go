@@ -378,7 +378,11 @@ func TestCreateUploadDownloadDelete(t *testing.T) {
 		t.Fatalf("volume create: %s", a.body)
 	}
 	call(t, c, "POST", "/v3/8a1e/volumes", `{"volume": {"name": "no size"}}`).want(t, "volume without a size", 400)
-	call(t, c, "POST", "/v3/8a1e/volumes", `{"volume": {"size": 1, "colour": "red"}}`).want(t, "unknown field", 400)
+	call(t, c, "POST", "/v3/8a1e/volumes", `{"volume": {"size": 1, "colour": "red"}}`, "OpenStack-API-Version", "volume 3.53").
+		want(t, "unknown field from 3.53", 400, "('colour' was unexpected)")
+	call(t, c, "POST", "/v3/8a1e/volumes", `{"volume": {"size": 1}, "name": "x", "size": 1}`).
+		want(t, "unknown field outside the volume", 400, "('name', 'size' were unexpected)")
+	call(t, c, "POST", "/v3/8a1e/volumes", `{"volume": {"size": 1, "colour": "red"}}`).want(t, "unknown field before 3.53", 202)
 	call(t, c, "POST", "/v3/8a1e/volumes", `{"size": 1}`).want(t, "no volume element", 400)
 	call(t, c, "POST", "/v3/8a1e/snapshots", `{"snapshot": {"volume_id": "`+dashed+`"}}`).want(t, "snapshot of nothing", 404)
 	a = call(t, c, "POST", "/v3/8a1e/snapshots", `{"snapshot": {"volume_id": "`+vol.Volume.ID+`"}}`)
@@ -396,7 +400,7 @@ func TestCreateUploadDownloadDelete(t *testing.T) {
 	a.decode(t, &net)
 	call(t, c, "POST", "/v2.0/networks", `{"network": {"colour": "red"}}`).want(t, "unknown attribute", 400)
 	call(t, c, "DELETE", "/v2.0/networks/"+net.Network.ID, "").want(t, "network delete", 204)
-	if n := c.Counts(); n["create"] != 4 || n["delete"] != 4 || n["400"] != 7 {
+	if n := c.Counts(); n["create"] != 5 || n["delete"] != 4 || n["400"] != 8 {
 		t.Fatalf("counts %v", n)
 	}
 }

@@ -254,7 +254,7 @@ func (c *Cloud) createImage(req *request) response {
 			return fail(http.StatusForbidden, fmt.Sprintf("Attribute '%s' is reserved.", k))
 		}
 	}
-	id := newUUID()
+	id := NewUUID()
 	if v, ok := body["id"]; ok {
 		s, isString := v.(string)
 		if !isString || !uuidPattern.MatchString(s) {

@@ -204,7 +204,7 @@ func (c *Cloud) createNetwork(req *request) response {
 	if project == "" {
 		project, _ = in["project_id"].(string)
 	}
-	doc := c.newDoc(Networks, project, newUUID(), time.Now())
+	doc := c.newDoc(Networks, project, NewUUID(), time.Now())
 	for k, v := range in {
 		doc[k] = v
 	}
