@@ -53,10 +53,9 @@ func (c *Cloud) cinder(req *request, project, kind string, rest []string) respon
 		return cinder.fail(r, http.StatusBadRequest, "Malformed request url")
 	}
 	switch {
-	case len(rest) == 0 && m == http.MethodGet:
-		return c.listCinder(req, project, kind, false)
 	case len(rest) == 0:
-		return c.createCinder(req, project, kind)
+		return cinder.collection(req, func(req *request) response { return c.listCinder(req, project, kind, false) },
+			func(req *request) response { return c.createCinder(req, project, kind) })
 	case rest[0] == "detail" && m == http.MethodGet:
 		return c.listCinder(req, project, kind, true)
 	}
@@ -111,16 +110,9 @@ func (c *Cloud) cinderView(req *request, project string, res *resource, detail b
 func (c *Cloud) listCinder(req *request, project, kind string, detail bool) response {
 	r, q := req.Request, req.q
 	fail := func(msg string) response { return cinder.fail(r, http.StatusBadRequest, msg) }
-	limit := 1000 // osapi_max_limit
-	if v, ok := q.first("limit"); ok {
-		n, ok := pyInt(v)
-		if !ok {
-			return fail("limit param must be an integer")
-		}
-		if n < 0 {
-			return fail("limit param must be positive")
-		}
-		limit = min(n, limit)
+	limit, msg := pageLimit(q, 1000, 1000) // osapi_max_limit
+	if msg != "" {
+		return fail(msg)
 	}
 	offset := 0
 	if v, ok := q.first("offset"); ok {
@@ -185,13 +177,7 @@ func cinderSort(q query, kind string) ([]sortKey, string) {
 	}
 	var names, dirs []string
 	if v, ok := q.first("sort"); ok {
-		for _, part := range strings.Split(strings.TrimSpace(v), ",") {
-			k, dir, _ := strings.Cut(part, ":")
-			if dir == "" {
-				dir = "desc"
-			}
-			names, dirs = append(names, strings.TrimSpace(k)), append(dirs, strings.TrimSpace(dir))
-		}
+		names, dirs = sortParam(v)
 	} else {
 		k, ok := q.first("sort_key")
 		if !ok {

@@ -27,12 +27,8 @@ const jsonPatch = "application/openstack-images-v2.1-json-patch"
 func (c *Cloud) glance(req *request, rest []string) response {
 	m := req.Method
 	switch {
-	case len(rest) == 0 && m == http.MethodGet:
-		return c.listImages(req)
-	case len(rest) == 0 && m == http.MethodPost:
-		return c.createImage(req)
 	case len(rest) == 0:
-		return glance.badMethod(req.Request, "GET", "POST")
+		return glance.collection(req, c.listImages, c.createImage)
 	case rest[0] == "":
 		return glance.noRoute(req.Request)
 	}
@@ -113,18 +109,10 @@ func imageView(img *resource) map[string]any { return clone(img.doc) }
 
 func (c *Cloud) listImages(req *request) response {
 	q, fail := req.q, func(msg string) response { return webobError(req.Request, http.StatusBadRequest, msg) }
-	limit := 25 // limit_param_default
-	if v, ok := q.first("limit"); ok {
-		n, ok := pyInt(v)
-		if !ok {
-			return fail("limit param must be an integer")
-		}
-		if n < 0 {
-			return fail("limit param must be positive")
-		}
-		limit = n
+	limit, msg := pageLimit(q, 25, 1000) // limit_param_default, api_limit_max
+	if msg != "" {
+		return fail(msg)
 	}
-	limit = min(limit, 1000) // api_limit_max
 	memberStatus, _ := q.first("member_status")
 	if memberStatus == "" {
 		memberStatus = "accepted"
@@ -194,13 +182,7 @@ func glanceSort(q query) (keys []sortKey, msg string) {
 		if q.has("sort_key") || q.has("sort_dir") {
 			return nil, "Old and new sorting syntax cannot be combined"
 		}
-		for _, part := range strings.Split(strings.TrimSpace(v), ",") {
-			k, dir, _ := strings.Cut(part, ":")
-			if dir == "" {
-				dir = "desc"
-			}
-			names, dirs = append(names, strings.TrimSpace(k)), append(dirs, strings.TrimSpace(dir))
-		}
+		names, dirs = sortParam(v)
 	} else {
 		for _, k := range q.all("sort_key") {
 			names = append(names, strings.TrimSpace(k))

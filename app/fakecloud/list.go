@@ -1,6 +1,7 @@
 package fakecloud
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -89,6 +90,19 @@ func tiebreak(keys []sortKey, extra []string, desc bool) []sortKey {
 	return out
 }
 
+// sortParam reads sort=k1:dir,k2 as Glance and Cinder do, desc where no direction is
+// given.
+func sortParam(v string) (names, dirs []string) {
+	for _, part := range strings.Split(strings.TrimSpace(v), ",") {
+		k, dir, _ := strings.Cut(part, ":")
+		if dir == "" {
+			dir = "desc"
+		}
+		names, dirs = append(names, strings.TrimSpace(k)), append(dirs, strings.TrimSpace(dir))
+	}
+	return names, dirs
+}
+
 // page is what one list call asks for.
 type page struct {
 	keys    []sortKey // complete: see tiebreak
@@ -174,35 +188,31 @@ func field(r *resource, key string) any {
 	return r.doc[key]
 }
 
-// compareValues orders what JSON holds: nothing first, then numbers, then the rest
-// as text.
+// compareValues orders the values of one column as the services' databases do:
+// NULL first, numbers by value, text by its bytes. A column holds one type; mixed
+// ones are ordered by type only so that the order is total.
 func compareValues(a, b any) int {
-	if a == nil || b == nil {
-		switch {
-		case a == nil && b == nil:
-			return 0
-		case a == nil:
-			return -1
-		}
-		return 1
+	if ra, rb := typeRank(a), typeRank(b); ra != rb {
+		return cmp.Compare(ra, rb)
 	}
-	fa, aNum := number(a)
-	fb, bNum := number(b)
-	switch {
-	case aNum && bNum:
-		switch {
-		case fa < fb:
-			return -1
-		case fa > fb:
-			return 1
-		}
+	if fa, ok := number(a); ok {
+		fb, _ := number(b)
+		return cmp.Compare(fa, fb)
+	}
+	if a == nil {
 		return 0
-	case aNum:
-		return -1
-	case bNum:
-		return 1
 	}
 	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+func typeRank(v any) int {
+	if v == nil {
+		return 0
+	}
+	if _, ok := number(v); ok {
+		return 1
+	}
+	return 2
 }
 
 func number(v any) (float64, bool) {
@@ -230,6 +240,23 @@ func matches(doc map[string]any, filters query) bool {
 		}
 	}
 	return true
+}
+
+// pageLimit reads limit as Glance and Cinder do (the same code and messages in
+// both): def when absent, at most max; msg says what is wrong.
+func pageLimit(q query, def, max int) (limit int, msg string) {
+	v, ok := q.first("limit")
+	if !ok {
+		return min(def, max), ""
+	}
+	n, ok := pyInt(v)
+	switch {
+	case !ok:
+		return 0, "limit param must be an integer"
+	case n < 0:
+		return 0, "limit param must be positive"
+	}
+	return min(n, max), ""
 }
 
 // pyInt is Python's int() of a query value.

@@ -25,12 +25,8 @@ var (
 func (c *Cloud) neutron(req *request, rest []string) response {
 	r, m := req.Request, req.Method
 	switch {
-	case len(rest) == 0 && m == http.MethodGet:
-		return c.listNetworks(req)
-	case len(rest) == 0 && m == http.MethodPost:
-		return c.createNetwork(req)
 	case len(rest) == 0:
-		return neutron.badMethod(r, "GET", "POST")
+		return neutron.collection(req, c.listNetworks, c.createNetwork)
 	case len(rest) != 1 || rest[0] == "":
 		return neutron.noRoute(r)
 	}

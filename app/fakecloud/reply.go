@@ -3,6 +3,7 @@ package fakecloud
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -100,9 +101,17 @@ func serviceOf(path string) service {
 func (s service) fail(r *http.Request, status int, msg string) response {
 	switch s {
 	case cinder:
-		return reply(status, "", map[string]any{cinderFault(status): map[string]any{"code": status, "message": msg}})
+		name, ok := cinderFaults[status]
+		if !ok {
+			name = "computeFault"
+		}
+		return reply(status, "", map[string]any{name: map[string]any{"code": status, "message": msg}})
 	case neutron:
-		return s.neutronError(status, neutronType(status), msg)
+		typ, ok := neutronTypes[status]
+		if !ok {
+			typ = "NeutronException"
+		}
+		return s.neutronError(status, typ, msg)
 	}
 	return webobError(r, status, msg)
 }
@@ -114,6 +123,18 @@ func (s service) noRoute(r *http.Request) response {
 		return s.neutronError(http.StatusNotFound, "HTTPNotFound", "The resource could not be found.")
 	}
 	return webobError(r, http.StatusNotFound, "The resource could not be found.")
+}
+
+// collection answers a call on a collection itself: a list, a create, or the
+// service's refusal of another method.
+func (s service) collection(req *request, list, create func(*request) response) response {
+	switch req.Method {
+	case http.MethodGet:
+		return list(req)
+	case http.MethodPost:
+		return create(req)
+	}
+	return s.badMethod(req.Request, "GET", "POST")
 }
 
 // badMethod is a route that exists with other methods: Glance and Neutron answer
@@ -136,44 +157,18 @@ func (s service) neutronError(status int, typ, msg string) response {
 	return reply(status, "", map[string]any{"NeutronError": map[string]any{"type": typ, "message": msg, "detail": ""}})
 }
 
-func cinderFault(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "badRequest"
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusForbidden:
-		return "forbidden"
-	case http.StatusNotFound:
-		return "itemNotFound"
-	case http.StatusMethodNotAllowed:
-		return "badMethod"
-	case http.StatusConflict:
-		return "conflictingRequest"
-	case http.StatusRequestEntityTooLarge:
-		return "overLimit"
-	case http.StatusUnsupportedMediaType:
-		return "badMediaType"
-	case http.StatusNotImplemented:
-		return "notImplemented"
-	case http.StatusServiceUnavailable:
-		return "serviceUnavailable"
-	}
-	return "computeFault"
+// cinderFaults name Cinder's fault bodies (wsgi.Fault); others are computeFault.
+var cinderFaults = map[int]string{
+	http.StatusBadRequest: "badRequest", http.StatusUnauthorized: "unauthorized", http.StatusForbidden: "forbidden",
+	http.StatusNotFound: "itemNotFound", http.StatusMethodNotAllowed: "badMethod", http.StatusConflict: "conflictingRequest",
+	http.StatusRequestEntityTooLarge: "overLimit", http.StatusUnsupportedMediaType: "badMediaType",
+	http.StatusNotImplemented: "notImplemented", http.StatusServiceUnavailable: "serviceUnavailable",
 }
 
-func neutronType(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "BadRequest"
-	case http.StatusNotFound:
-		return "NotFound"
-	case http.StatusConflict:
-		return "Conflict"
-	case http.StatusServiceUnavailable:
-		return "ServiceUnavailable"
-	}
-	return "NeutronException"
+// neutronTypes are the exception types of Neutron's errors by status.
+var neutronTypes = map[int]string{
+	http.StatusBadRequest: "BadRequest", http.StatusNotFound: "NotFound", http.StatusConflict: "Conflict",
+	http.StatusServiceUnavailable: "ServiceUnavailable",
 }
 
 // webobError is webob's rendering of an HTTP exception with an explanation: HTML
@@ -251,12 +246,9 @@ func parseQuery(raw string) (query, error) {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		key, err := url.QueryUnescape(k)
-		if err != nil {
-			return nil, fmt.Errorf("malformed query string: %v", err)
-		}
-		value, err := url.QueryUnescape(v)
-		if err != nil {
+		key, errKey := url.QueryUnescape(k)
+		value, errValue := url.QueryUnescape(v)
+		if err := errors.Join(errKey, errValue); err != nil {
 			return nil, fmt.Errorf("malformed query string: %v", err)
 		}
 		q = append(q, param{key, value})
