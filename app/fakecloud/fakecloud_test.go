@@ -103,9 +103,17 @@ func TestIDsAreLookedUpExactly(t *testing.T) {
 	if !c.Has(fakecloud.Images, dashed) || c.Has(fakecloud.Images, dashless) {
 		t.Fatal("the dashed image went, or a dash-less one appeared")
 	}
-	// Glance's errors are webob's: HTML unless JSON is asked for.
+	// Glance's errors are webob's: JSON when asked for, as a real Glance answered it.
+	var glanceJSON, want map[string]any
+	call(t, c, "GET", "/v2/images/"+dashless, "", "Accept", "application/json").decode(t, &glanceJSON)
+	json.Unmarshal([]byte(`{"message": "No image found with ID `+dashless+`<br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"}`), &want)
+	if !reflect.DeepEqual(glanceJSON, want) {
+		t.Fatalf("Glance's JSON 404: %v", glanceJSON)
+	}
+	// HTML unless JSON is asked for.
 	a := call(t, c, "GET", "/v2/images/"+dashless, "")
-	if a.status != 404 || !strings.HasPrefix(a.header.Get("Content-Type"), "text/html") || !strings.Contains(a.body, "<h1>404 Not Found</h1>") {
+	if a.status != 404 || a.header.Get("Content-Type") != "text/html; charset=UTF-8" ||
+		!strings.Contains(a.body, "<h1>404 Not Found</h1>\n  No image found with ID "+dashless+"<br /><br />\n\n\n\n </body>") {
 		t.Fatalf("Glance 404 without Accept: %d %v %s", a.status, a.header, a.body)
 	}
 }
@@ -118,7 +126,8 @@ func TestUnknownPathsAre404s(t *testing.T) {
 		"/v3/8a1e/volumes/x/y", "/v3/volumes", "/v2.0/nets", "/v2.0/networks/x/y", "/image/v2/images"} {
 		call(t, c, "GET", path, "").want(t, path, 404)
 	}
-	call(t, c, "PUT", "/v2/images", "").want(t, "PUT on Glance's collection", 405)
+	call(t, c, "PUT", "/v2/images", "", "Accept", "application/json").
+		want(t, "PUT on Glance's collection", 405, `"message": "The method PUT is not allowed for this resource. <br /><br />\n"`)
 	call(t, c, "PUT", "/v3/8a1e/volumes", "").want(t, "PUT on Cinder's collection (no route)", 404)
 	call(t, c, "GET", "/v2/images", "", "X-Auth-Token", "").want(t, "no token", 401, `"code": 401`)
 }

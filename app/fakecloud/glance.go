@@ -14,8 +14,8 @@ import (
 // Glance's image schema and controller (glance/api/v2/images.py).
 var (
 	imageSortKeys    = []string{"name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at"}
-	imageReadOnly    = []string{"created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url", "self", "file", "schema", "stores", "os_hash_algo", "os_hash_value", "locations"}
-	imageReserved    = []string{"location", "deleted", "deleted_at"}
+	imageReadOnly    = []string{"created_at", "updated_at", "status", "checksum", "size", "virtual_size", "direct_url", "self", "file", "schema", "stores", "os_hash_algo", "os_hash_value"}
+	imageReserved    = []string{"location", "locations", "deleted", "deleted_at"}
 	imageVisibility  = []string{"public", "private", "shared", "community"}
 	diskFormats      = []string{"ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"}
 	containerFormats = []string{"ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"}
@@ -371,7 +371,7 @@ func (c *Cloud) patchImage(req *request, img *resource) response {
 
 func (c *Cloud) upload(req *request, img *resource) response {
 	if ct := req.Header.Get("Content-Type"); ct != "application/octet-stream" {
-		return webobError(req.Request, http.StatusUnsupportedMediaType, "Invalid content type "+ct)
+		return webobError(req.Request, http.StatusUnsupportedMediaType, "The request media type "+ct+" is not supported by this server.")
 	}
 	if !owns(req.project, img) {
 		return webobError(req.Request, http.StatusForbidden, "You are not authorized to complete upload_image action.")
@@ -394,7 +394,7 @@ func download(req *request, img *resource) response {
 	if h := req.Header.Get("Range"); h != "" {
 		start, end, ok := byteRange(h, size)
 		if !ok {
-			r := webobError(req.Request, http.StatusRequestedRangeNotSatisfiable, "Requested range not satisfiable")
+			r := webobError(req.Request, http.StatusRequestedRangeNotSatisfiable, "The Range requested is not available.")
 			r.header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			return r
 		}
@@ -454,7 +454,7 @@ func (c *Cloud) tag(req *request, img *resource, tag string) response {
 	case req.Method == http.MethodPut && i < 0:
 		img.doc["tags"] = append(slices.Clone(have), tag)
 	case req.Method == http.MethodDelete && i < 0:
-		return webobError(req.Request, http.StatusNotFound, "Tag "+tag+" not found")
+		return webobError(req.Request, http.StatusNotFound, "The resource could not be found.")
 	case req.Method == http.MethodDelete:
 		img.doc["tags"] = slices.Delete(slices.Clone(have), i, i+1)
 	}

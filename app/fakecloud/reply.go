@@ -147,7 +147,7 @@ func (s service) badMethod(r *http.Request, allow ...string) response {
 	if s == neutron {
 		resp = s.neutronError(http.StatusMethodNotAllowed, "HTTPMethodNotAllowed", "The method is not allowed for this resource.")
 	} else {
-		resp = webobError(r, http.StatusMethodNotAllowed, "The method "+r.Method+" is not allowed for this resource.")
+		resp = webob(r, http.StatusMethodNotAllowed, "The method "+r.Method+" is not allowed for this resource. <br /><br />\n")
 	}
 	resp.header().Set("Allow", strings.Join(allow, ", "))
 	return resp
@@ -172,21 +172,25 @@ var neutronTypes = map[int]string{
 }
 
 // webobError is webob's rendering of an HTTP exception with an explanation: HTML
-// when Accept prefers it or says nothing, JSON when it asks for JSON, else text.
+// when Accept prefers it or says nothing, JSON when it asks for JSON, else text; the
+// JSON and HTML as a real Glance sends them.
 func webobError(r *http.Request, status int, explanation string) response {
+	return webob(r, status, html.EscapeString(explanation)+"<br /><br />\n\n\n")
+}
+
+// webob renders an exception's body template, filled in.
+func webob(r *http.Request, status int, body string) response {
 	line := fmt.Sprintf("%d %s", status, http.StatusText(status))
 	var resp response
 	switch acceptWebob(r.Header.Get("Accept")) {
 	case "application/json":
-		resp = reply(status, "", map[string]any{"message": explanation + "<br /><br />\n\n", "code": line,
-			"title": http.StatusText(status)})
-		return resp
+		return reply(status, "", map[string]any{"message": html.UnescapeString(body), "code": line, "title": http.StatusText(status)})
 	case "text/html":
 		resp = response{status: status, body: []byte("<html>\n <head>\n  <title>" + line + "</title>\n </head>\n <body>\n  <h1>" +
-			line + "</h1>\n  " + html.EscapeString(explanation) + "<br /><br />\n\n\n\n </body>\n</html>")}
+			line + "</h1>\n  " + body + "\n </body>\n</html>")}
 		resp.header().Set("Content-Type", "text/html; charset=UTF-8")
 	default:
-		resp = response{status: status, body: []byte(line + "\n\n" + explanation + "\n\n   ")}
+		resp = response{status: status, body: []byte(line + "\n\n" + html.UnescapeString(strings.ReplaceAll(body, "<br />", "\n")))}
 		resp.header().Set("Content-Type", "text/plain; charset=UTF-8")
 	}
 	return resp
