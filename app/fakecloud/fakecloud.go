@@ -135,11 +135,15 @@ func (c *Cloud) SetHeader(key, value string) {
 	c.header.Set(key, value)
 }
 
-// Received returns the calls so far, oldest first.
+// Received returns the calls so far (the latest KeepCalls of them), oldest first.
 func (c *Cloud) Received() []Call {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Call(nil), c.calls...)
+	calls := c.calls
+	if keep := c.opts.KeepCalls; keep > 0 && len(calls) > keep {
+		calls = calls[len(calls)-keep:]
+	}
+	return append([]Call(nil), calls...)
 }
 
 // Arrived is closed once n calls have arrived in all, held or answered: a test waits
@@ -257,6 +261,7 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 func (c *Cloud) record(call Call) {
 	c.total++
 	c.calls = append(c.calls, call)
+	// Trimmed in batches, so that keeping the latest costs no copy per call.
 	if keep := c.opts.KeepCalls; keep > 0 && len(c.calls) > 2*keep {
 		c.calls = append(c.calls[:0], c.calls[len(c.calls)-keep:]...)
 	}

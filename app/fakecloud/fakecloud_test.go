@@ -527,3 +527,19 @@ func TestResetConnections(t *testing.T) {
 		t.Fatalf("%d calls recorded", n)
 	}
 }
+
+func TestKeepCalls(t *testing.T) {
+	c := newCloud(t, fakecloud.Options{KeepCalls: 2})
+	for _, q := range []string{"a", "b", "c", "d", "e"} {
+		call(t, c, "GET", "/v2/images?"+q+"=1", "")
+	}
+	got := c.Received()
+	if len(got) != 2 || got[0].RawQuery != "d=1" || got[1].RawQuery != "e=1" {
+		t.Fatalf("%+v", got)
+	}
+	select {
+	case <-c.Arrived(5):
+	default:
+		t.Fatal("five calls arrived, whatever was kept")
+	}
+}
