@@ -22,6 +22,7 @@ import (
 	"mixmatch/app/bintest"
 	"mixmatch/app/k2k/k2ktest"
 	"mixmatch/app/keystone"
+	"mixmatch/app/store"
 )
 
 const (
@@ -73,8 +74,8 @@ func newEnv(t *testing.T, events func(sp, kind, id, project string)) *env {
 		e.sps[name] = sp
 		e.idp.SPs[name] = keystone.ServiceProvider{ID: name, AuthURL: sp.AuthURL(), SPURL: sp.SPURL()}
 		e.remoteProject = sp.Projects[0].ID
-		c := newCloud(name, normalize(e.remoteProject), fmt.Sprintf("bcbc000%d", i+1), sp.ValidToken)
-		t.Cleanup(c.close)
+		c := newCloud(name, store.NormalizeID(e.remoteProject), fmt.Sprintf("bcbc000%d", i+1), sp.ValidToken, events)
+		t.Cleanup(c.Close)
 		e.clouds[name] = c
 	}
 	// Four users: the token cache and the K2K exchanges are per user token.
@@ -87,14 +88,9 @@ func newEnv(t *testing.T, events func(sp, kind, id, project string)) *env {
 	for _, u := range e.users {
 		users[u] = true
 	}
-	local := newCloud("default", userProject, "", func(tok string) (string, bool) { return userProject, users[tok] })
-	t.Cleanup(local.close)
+	local := newCloud("default", userProject, "", func(tok string) (string, bool) { return userProject, users[tok] }, events)
+	t.Cleanup(local.Close)
 	e.clouds["default"] = local
-	for name, c := range e.clouds {
-		if events != nil {
-			c.created = func(kind, id, project string) { events(name, kind, id, project) }
-		}
-	}
 
 	suffix := make([]byte, 4)
 	rand.Read(suffix)
@@ -143,7 +139,7 @@ func (e *env) writeConfig(t *testing.T) {
 	fmt.Fprintf(&b, "[metrics]\nlisten = %s\n", e.ingesterMetrics)
 	for _, name := range []string{"default", "remote1", "remote2"} {
 		c := e.clouds[name]
-		fmt.Fprintf(&b, "[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n", name, c.srv.URL, c.srv.URL)
+		fmt.Fprintf(&b, "[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n", name, c.URL(), c.URL())
 		if name != "default" {
 			fmt.Fprintf(&b, "auth_url = %s/v3\n", e.sps[name].Server.URL)
 		}
@@ -214,7 +210,7 @@ func (e *env) insertSeeds(t *testing.T) {
 	}
 	for _, r := range e.seeds {
 		if _, err := tx.Exec(`INSERT INTO resource_mapping (resource_type, resource_id, resource_sp, project_id)
-			VALUES (?, ?, ?, ?)`, r.Type, normalize(r.ID), r.SP, normalize(r.Project)); err != nil {
+			VALUES (?, ?, ?, ?)`, r.Type, store.NormalizeID(r.ID), r.SP, store.NormalizeID(r.Project)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,5 +224,5 @@ func (e *env) projectAt(sp string) string {
 	if sp == "default" {
 		return userProject
 	}
-	return normalize(e.remoteProject)
+	return store.NormalizeID(e.remoteProject)
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"mixmatch/app/store"
 )
 
 // mix is the share of each kind of request, in percent.
@@ -114,7 +116,7 @@ func (g *generator) fire(kind string) {
 		g.create()
 	case "broadcast":
 		sp := []string{"remote1", "remote2"}[rand.IntN(2)]
-		r := resource{Type: []string{"images", "volumes"}[rand.IntN(2)], ID: virtualUUID(g.e.clouds[sp].virtual),
+		r := resource{Type: []string{"images", "volumes"}[rand.IntN(2)], ID: virtualID(g.e.clouds[sp].virtual),
 			SP: sp, Project: g.e.projectAt(sp)}
 		g.get(kind, r, "broadcast")
 	}
@@ -177,7 +179,7 @@ func (g *generator) get(kind string, r resource, learned string) {
 	problem, detail := "", ""
 	if a.err == nil && a.status < 500 {
 		problem, detail = checkDoc(a, http.StatusOK, r.Type, r.SP, func(id, _ string) string {
-			if normalize(id) != normalize(r.ID) {
+			if store.NormalizeID(id) != store.NormalizeID(r.ID) {
 				return "another resource"
 			}
 			return ""

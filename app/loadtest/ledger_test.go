@@ -5,6 +5,8 @@ package loadtest
 import (
 	"math/rand/v2"
 	"sync"
+
+	"mixmatch/app/store"
 )
 
 // resource is one image or volume the run knows the place of.
@@ -32,7 +34,7 @@ type ledger struct {
 
 func newLedger() *ledger { return &ledger{m: map[string]*expectation{}} }
 
-func ledgerKey(typ, id string) string { return typ + "/" + normalize(id) }
+func ledgerKey(typ, id string) string { return typ + "/" + store.NormalizeID(id) }
 
 func (l *ledger) live(source string, r resource) {
 	l.mu.Lock()
@@ -41,7 +43,7 @@ func (l *ledger) live(source string, r resource) {
 	if e, ok := l.m[k]; ok && e.gone {
 		return // a create after its delete changes nothing: the ingester keeps tombstones
 	}
-	l.m[k] = &expectation{sp: r.SP, project: normalize(r.Project), source: source}
+	l.m[k] = &expectation{sp: r.SP, project: store.NormalizeID(r.Project), source: source}
 }
 
 func (l *ledger) gone(source, typ, id, sp string) {
@@ -54,7 +56,7 @@ func (l *ledger) move(typ, id, project string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e, ok := l.m[ledgerKey(typ, id)]; ok && !e.gone {
-		e.project = normalize(project)
+		e.project = store.NormalizeID(project)
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/jmoiron/sqlx"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/oslo"
+	"mixmatch/app/store"
 )
 
 // message is one notification to publish.
@@ -98,7 +100,7 @@ func newPublisher(e *env, l *ledger, probes *prober, cloud chan message, rate fl
 		// About 20 timed creates a second: enough for percentiles, few queries.
 		probeEvery: max(1, int(rate*0.3/20))}
 	for i := 0; i < 16; i++ {
-		p.projects = append(p.projects, normalize(newUUID()))
+		p.projects = append(p.projects, store.NormalizeID(fakecloud.NewUUID()))
 	}
 	return p, nil
 }
@@ -157,7 +159,7 @@ func (p *publisher) publish(m message) error {
 	if m.exchange == 0 {
 		publisherID = "image.localhost"
 	}
-	body := oslo.Envelope(oslo.Notification{MessageID: newUUID(), PublisherID: publisherID, EventType: m.event,
+	body := oslo.Envelope(oslo.Notification{MessageID: fakecloud.NewUUID(), PublisherID: publisherID, EventType: m.event,
 		Priority: "INFO", Payload: payload, Timestamp: time.Now().UTC().Format("2006-01-02 15:04:05.000000")})
 	err := p.ch.PublishWithContext(context.Background(), p.e.exchanges[m.sp][m.exchange], "notifications.info", false, false,
 		amqp.Publishing{ContentType: "application/json", Body: body})
@@ -248,38 +250,38 @@ func (p *publisher) next() message {
 	}
 	switch event {
 	case "image.create":
-		r := resource{Type: "images", ID: newUUID(), SP: sp, Project: project}
+		r := resource{Type: "images", ID: fakecloud.NewUUID(), SP: sp, Project: project}
 		p.ledger.live("notification", r)
 		m := message{sp: sp, event: event, payload: map[string]string{"id": r.ID, "owner": project, "status": "queued"}}
 		// A timed image is never deleted, so its row must appear.
 		if p.nImage++; p.nImage%p.probeEvery == 0 {
-			m.probe = normalize(r.ID)
+			m.probe = store.NormalizeID(r.ID)
 		} else {
 			p.bag(sp, "images").put(r)
 		}
 		return m
 	case "volume.create.start":
-		r := resource{Type: "volumes", ID: newUUID(), SP: sp, Project: project}
+		r := resource{Type: "volumes", ID: fakecloud.NewUUID(), SP: sp, Project: project}
 		p.ledger.live("notification", r)
 		p.pending = append(p.pending, message{sp: sp, exchange: 1, event: "volume.create.end",
 			payload: map[string]string{"volume_id": r.ID, "tenant_id": project, "status": "available"}})
 		return message{sp: sp, exchange: 1, event: event, payload: map[string]string{"volume_id": r.ID, "tenant_id": project, "status": "creating"}}
 	case "snapshot.create.start":
-		r := resource{Type: "snapshots", ID: newUUID(), SP: sp, Project: project}
+		r := resource{Type: "snapshots", ID: fakecloud.NewUUID(), SP: sp, Project: project}
 		p.ledger.live("notification", r)
 		p.bag(sp, "snapshots").put(r)
-		return message{sp: sp, exchange: 1, event: event, payload: map[string]string{"snapshot_id": r.ID, "tenant_id": project, "volume_id": newUUID()}}
+		return message{sp: sp, exchange: 1, event: event, payload: map[string]string{"snapshot_id": r.ID, "tenant_id": project, "volume_id": fakecloud.NewUUID()}}
 	case "late-create":
-		id := newUUID()
+		id := fakecloud.NewUUID()
 		p.ledger.gone("notification", "volumes", id, sp)
 		p.pending = append(p.pending, message{sp: sp, exchange: 1, event: "volume.create.start",
 			payload: map[string]string{"volume_id": id, "tenant_id": project, "status": "creating"}})
 		return message{sp: sp, exchange: 1, event: "volume.delete.end", payload: map[string]string{"volume_id": id, "tenant_id": project}}
 	}
 	if rand.IntN(2) == 0 {
-		return message{sp: sp, event: "image.update", payload: map[string]string{"id": newUUID(), "owner": project}}
+		return message{sp: sp, event: "image.update", payload: map[string]string{"id": fakecloud.NewUUID(), "owner": project}}
 	}
-	return message{sp: sp, exchange: 1, event: "compute.instance.create.end", payload: map[string]string{"instance_id": newUUID(), "tenant_id": project}}
+	return message{sp: sp, exchange: 1, event: "compute.instance.create.end", payload: map[string]string{"instance_id": fakecloud.NewUUID(), "tenant_id": project}}
 }
 
 // followUp is the effect of a pending message when its turn comes.

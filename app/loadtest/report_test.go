@@ -190,7 +190,7 @@ func (r *results) printRequests(w io.Writer) {
 	}
 	var calls []string
 	for _, name := range []string{"default", "remote1", "remote2"} {
-		calls = append(calls, fmt.Sprintf("%s %s", name, countList(r.e.clouds[name].callCounts())))
+		calls = append(calls, fmt.Sprintf("%s %s", name, countList(r.e.clouds[name].Counts())))
 	}
 	fmt.Fprintf(w, "stand-in clouds received: %s\n", strings.Join(calls, "; "))
 	m := r.workerMetrics

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/store"
 )
 
@@ -42,16 +43,16 @@ func timeGets(b *testing.B, url string, n int) []time.Duration {
 // BenchmarkMappedGET: the latency mixmatch adds to a GET of a mapped resource, over
 // HTTP on loopback, against calling the backend directly (target p50 < 1 ms).
 func BenchmarkMappedGET(b *testing.B) {
-	s := newSetup(b, false)
-	s.backends["remote1"].has[imageKey] = true
+	s := newSetup(b)
+	s.backends["remote1"].Add(fakecloud.Images, "", imageID, nil)
 	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
 	front := httptest.NewServer(s.handler)
 	defer front.Close()
 	const n = 2000
-	timeGets(b, s.backends["remote1"].server.URL+"/v2/images/"+imageID, 200) // warm up
+	timeGets(b, s.backends["remote1"].URL()+"/v2/images/"+imageID, 200) // warm up
 	timeGets(b, front.URL+"/image/v2/images/"+imageID, 200)
 	b.ResetTimer()
-	direct := timeGets(b, s.backends["remote1"].server.URL+"/v2/images/"+imageID, n)
+	direct := timeGets(b, s.backends["remote1"].URL()+"/v2/images/"+imageID, n)
 	proxied := timeGets(b, front.URL+"/image/v2/images/"+imageID, n)
 	b.StopTimer()
 	p50, p99 := percentile(proxied, .5)-percentile(direct, .5), percentile(proxied, .99)-percentile(direct, .99)
@@ -61,8 +62,8 @@ func BenchmarkMappedGET(b *testing.B) {
 
 // BenchmarkConcurrent64: requests per second through mixmatch with 64 clients.
 func BenchmarkConcurrent64(b *testing.B) {
-	s := newSetup(b, false)
-	s.backends["remote1"].has[imageKey] = true
+	s := newSetup(b)
+	s.backends["remote1"].Add(fakecloud.Images, "", imageID, nil)
 	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
 	front := httptest.NewServer(s.handler)
 	defer front.Close()
@@ -97,21 +98,16 @@ func BenchmarkConcurrent64(b *testing.B) {
 func BenchmarkAggregate(b *testing.B) {
 	for _, n := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("%dSPs", n), func(b *testing.B) {
-			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				time.Sleep(50 * time.Millisecond) // the SP's own latency, what the benchmark is about
-				w.Header().Set("Content-Type", "application/json")
-				io.WriteString(w, `{"images": [{"id": "`+strings.Repeat("a", 32)+`", "created_at": "2026-01-01T00:00:00Z"}]}`)
-			}))
-			defer slow.Close()
 			names := []string{"default"}
 			for i := 1; i < n; i++ {
 				names = append(names, fmt.Sprintf("r%d", i))
 			}
-			conf := "[DEFAULT]\naggregation = true\nservice_providers = " + strings.Join(names, ", ") + "\n"
-			for _, name := range names {
-				conf += fmt.Sprintf("[sp_%s]\nimage_endpoint = %s\nvolume_endpoint = %s\n", name, slow.URL, slow.URL)
+			s := newSetup(b, withSPs(names...), withAggregation())
+			for _, c := range s.backends {
+				c.Add(fakecloud.Images, "", strings.Repeat("a", 32), map[string]any{"created_at": "2026-01-01T00:00:00Z"})
+				c.SlowHeaders(50 * time.Millisecond) // the SP's own latency, what the benchmark is about
 			}
-			h := newHandlerFromConf(b, conf)
+			h := s.handler
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				req := httptest.NewRequest("GET", "/image/v2/images", nil)

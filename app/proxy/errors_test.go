@@ -8,15 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"mixmatch/app/config"
-	"mixmatch/app/dbtest"
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/k2k"
 	"mixmatch/app/keystone"
-	"mixmatch/app/proxy"
 	"mixmatch/app/store"
 )
 
@@ -35,76 +33,58 @@ func (r *renewingTokens) Token(ctx context.Context, sp *config.SP, u *keystone.T
 
 func (r *renewingTokens) Forget(context.Context, *config.SP, string, string) { r.forgotten.Add(1) }
 
-// refusing answers 401 to every token but the ones it accepts, and records the
-// tokens it was sent.
-type refusing struct {
-	accept map[string]bool
-	mu     sync.Mutex
-	tokens []string
-}
-
-func (f *refusing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.tokens = append(f.tokens, r.Header.Get("X-Auth-Token"))
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	if !f.accept[r.Header.Get("X-Auth-Token")] {
-		w.WriteHeader(http.StatusUnauthorized)
-		fmt.Fprint(w, `{"error": {"code": 401, "message": "The request you have made requires authentication."}}`)
-		return
-	}
-	w.WriteHeader(http.StatusCreated)
-	fmt.Fprintf(w, `{"id": %q}`, imageID)
-}
-
-func (f *refusing) sent() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.tokens...)
-}
-
-func refusingSetup(t *testing.T, accept ...string) (http.Handler, *refusing, *renewingTokens) {
-	sp := &refusing{accept: map[string]bool{}}
+// refusingSetup puts remote1 behind a token check that honours only accept;
+// sent reports the tokens remote1 received.
+func refusingSetup(t *testing.T, accept ...string) (*setup, func() []string, *renewingTokens) {
+	ok := map[string]bool{}
 	for _, a := range accept {
-		sp.accept[a] = true
+		ok[a] = true
 	}
-	remote := httptest.NewServer(sp)
-	t.Cleanup(remote.Close)
-	local := newBackend(t, "default")
 	rt := &renewingTokens{}
-	h, _ := newProxy(t, spConf(map[string]string{"default": local.server.URL, "remote1": remote.URL}), dbtest.SQLite(t),
-		proxy.Deps{Auth: testAuth(), Tokens: rt, Logger: slog.New(slog.DiscardHandler)})
-	return h, sp, rt
+	s := newSetup(t, withSPs("default", "remote1"), withTokens(rt), withTokenCheck("remote1", func(token string) (string, bool) {
+		return remoteProject("remote1"), ok[token]
+	}))
+	s.backends["remote1"].Add(fakecloud.Images, remoteProject("remote1"), imageID, nil)
+	sent := func() []string {
+		var out []string
+		for _, c := range s.backends["remote1"].Received() {
+			out = append(out, c.Token)
+		}
+		return out
+	}
+	return s, sent, rt
 }
 
 func TestARefusedK2KTokenIsForgottenAndRenewedOnce(t *testing.T) {
-	h, sp, rt := refusingSetup(t, "k2k-token-remote1-1")
-	rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
-	if rec.Code != 201 || rt.forgotten.Load() != 1 {
+	s, sent, rt := refusingSetup(t, "k2k-token-remote1-1")
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
+	if rec.Code != 200 || rt.forgotten.Load() != 1 {
 		t.Fatalf("%d %s, %d forgotten; want the call to go through with a new token", rec.Code, rec.Body, rt.forgotten.Load())
 	}
-	if got := sp.sent(); strings.Join(got, ",") != "k2k-token-remote1-0,k2k-token-remote1-1" {
+	if got := sent(); strings.Join(got, ",") != "k2k-token-remote1-0,k2k-token-remote1-1" {
 		t.Fatalf("the SP got %v, want the refused token then a new one", got)
 	}
 }
 
 func TestARefusedK2KTokenIsRenewedOnlyOnce(t *testing.T) {
-	h, sp, rt := refusingSetup(t)
-	rec, _ := serveWith(t, h, "DELETE", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
-	if rec.Code != 401 || len(sp.sent()) != 2 || rt.forgotten.Load() != 2 {
-		t.Fatalf("%d after %d calls and %d forgotten, want the SP's 401 after 2 calls", rec.Code, len(sp.sent()), rt.forgotten.Load())
+	s, sent, rt := refusingSetup(t)
+	rec := s.do(t, "DELETE", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
+	if rec.Code != 401 || len(sent()) != 2 || rt.forgotten.Load() != 2 {
+		t.Fatalf("%d after %d calls and %d forgotten, want the SP's 401 after 2 calls", rec.Code, len(sent()), rt.forgotten.Load())
 	}
 }
 
 // A call with a body cannot go again; its 401 reaches the client, and the token
 // is forgotten so that the client's next try gets a new one.
 func TestARefusedK2KTokenOnAnUploadIsForgotten(t *testing.T) {
-	h, sp, rt := refusingSetup(t, "k2k-token-remote1-1")
-	rec, _ := serveWith(t, h, "POST", "/image/v2/images", strings.NewReader(`{"name": "x"}`), "MM-SERVICE-PROVIDER", "remote1")
-	if rec.Code != 401 || len(sp.sent()) != 1 || rt.forgotten.Load() != 1 {
-		t.Fatalf("%d after %d calls and %d forgotten", rec.Code, len(sp.sent()), rt.forgotten.Load())
+	s, sent, rt := refusingSetup(t, "k2k-token-remote1-1")
+	rec := s.do(t, "POST", "/image/v2/images", strings.NewReader(`{"name": "x"}`), "MM-SERVICE-PROVIDER", "remote1",
+		"Content-Type", "application/json")
+	if rec.Code != 401 || len(sent()) != 1 || rt.forgotten.Load() != 1 {
+		t.Fatalf("%d after %d calls and %d forgotten", rec.Code, len(sent()), rt.forgotten.Load())
 	}
-	rec, _ = serveWith(t, h, "POST", "/image/v2/images", strings.NewReader(`{"name": "x"}`), "MM-SERVICE-PROVIDER", "remote1")
+	rec = s.do(t, "POST", "/image/v2/images", strings.NewReader(`{"name": "x"}`), "MM-SERVICE-PROVIDER", "remote1",
+		"Content-Type", "application/json")
 	if rec.Code != 201 {
 		t.Fatalf("the next upload: %d %s", rec.Code, rec.Body)
 	}
@@ -122,11 +102,10 @@ func (c *countingAuth) Validate(ctx context.Context, token string) (*keystone.To
 }
 
 func TestAStaleMappingCostsOneValidation(t *testing.T) {
-	s := newSetup(t, true)
 	a := &countingAuth{auth: testAuth()}
-	s.handler, s.store = newProxy(t, s.conf, dbtest.SQLite(t), proxy.Deps{Auth: a, Logger: slog.New(slog.DiscardHandler)})
+	s := newSetup(t, withBroadcast(), withAuth(a))
 	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
-	s.backends["remote2"].has[imageKey] = true
+	s.backends["remote2"].Add(fakecloud.Images, "", imageID, nil)
 	if rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil); rec.Code != 200 || a.n.Load() != 1 {
 		t.Fatalf("%d after %d validations, want 200 after 1", rec.Code, a.n.Load())
 	}
@@ -144,14 +123,13 @@ func TestCreateAnswersAreReadStrictly(t *testing.T) {
 			w.WriteHeader(http.StatusAccepted)
 			fmt.Fprint(w, tc.answer)
 		}))
-		h, st := newProxy(t, spConf(map[string]string{"default": sp.URL}), dbtest.SQLite(t),
-			proxy.Deps{Auth: testAuth(), Logger: slog.New(slog.DiscardHandler)})
-		rec, _ := serveWith(t, h, "POST", "/volume/v3/8a1e/volumes", strings.NewReader(`{"volume": {"size": 1}}`))
+		s := newSetup(t, withSPs("default"), withEndpoint("default", sp.URL))
+		rec := s.do(t, "POST", "/volume/v3/8a1e/volumes", strings.NewReader(`{"volume": {"size": 1}}`))
 		sp.Close()
 		if rec.Code != 202 || rec.Body.String() != tc.answer {
 			t.Fatalf("%s: %d %s", tc.answer, rec.Code, rec.Body)
 		}
-		all, err := st.List(context.Background(), store.Filter{})
+		all, err := s.store.List(context.Background(), store.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,9 +150,8 @@ func TestGatewayErrorsNameNoInternalAddress(t *testing.T) {
 	addr := gone.URL
 	gone.Close()
 	var logs syncBuffer
-	h, _ := newProxy(t, spConf(map[string]string{"default": addr}), dbtest.SQLite(t),
-		proxy.Deps{Auth: testAuth(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil, "X-Openstack-Request-Id", "req-12345678-aaaa")
+	s := newSetup(t, withSPs("default"), withEndpoint("default", addr), withLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil, "X-Openstack-Request-Id", "req-12345678-aaaa")
 	var body struct{ Error struct{ Message string } }
 	json.Unmarshal(rec.Body.Bytes(), &body)
 	if rec.Code != 502 || strings.Contains(body.Error.Message, strings.TrimPrefix(addr, "http://")) ||

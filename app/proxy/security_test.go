@@ -7,59 +7,45 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/reqlog"
 	"mixmatch/app/store"
 )
 
-// canary is a server no call may reach: it is in no configuration, and only
-// requests name it.
-type canary struct {
-	server *httptest.Server
-	hits   atomic.Int32
-}
-
-func newCanary(t *testing.T) *canary {
-	c := &canary{}
-	c.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.hits.Add(1)
-		w.Write([]byte(`{"images": [], "id": "canary"}`))
-	}))
-	t.Cleanup(c.server.Close)
-	return c
-}
-
 // Where a call goes is decided by the configuration alone: no header, URL, query or
 // body a client sends makes mixmatch contact another host.
 func TestNoRequestChoosesWhereACallGoes(t *testing.T) {
-	s := newSetup(t, true, "aggregation = true")
-	s.backends["remote1"].has[imageKey] = true
-	c := newCanary(t)
-	cu, _ := url.Parse(c.server.URL)
+	s := newSetup(t, withBroadcast(), withAggregation())
+	s.backends["remote1"].Add(fakecloud.Images, "", imageID, nil)
+	// A cloud in no configuration, which only requests name: were it contacted, its
+	// answer would say "canary".
+	c := newCloud(t, "canary")
+	c.Add(fakecloud.Images, "", imageID, nil)
+	cu, _ := url.Parse(c.URL())
 	hostile := []struct {
 		method, target, body string
 		headers              []string
 	}{
 		{"GET", "/image/v2/images/" + imageID, "", []string{"Host", cu.Host}},
 		{"GET", "/image/v2/images/" + imageID, "", []string{"X-Forwarded-Host", cu.Host, "Forwarded", "host=" + cu.Host,
-			"X-Forwarded-Proto", "http", "X-Original-URL", c.server.URL, "X-HTTP-Method-Override", "DELETE"}},
-		{"GET", c.server.URL + "/image/v2/images/" + imageID, "", nil},
-		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-SERVICE-PROVIDER", c.server.URL}},
+			"X-Forwarded-Proto", "http", "X-Original-URL", c.URL(), "X-HTTP-Method-Override", "DELETE"}},
+		{"GET", c.URL() + "/image/v2/images/" + imageID, "", nil},
+		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-SERVICE-PROVIDER", c.URL()}},
 		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-SERVICE-PROVIDER", cu.Host}},
-		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-PROXY-LIST", c.server.URL}},
-		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-PROJECT-ID", "../../" + c.server.URL}},
-		{"GET", "/image/v2/images?marker=" + url.QueryEscape(c.server.URL) + "&next=" + url.QueryEscape(c.server.URL), "", nil},
+		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-PROXY-LIST", c.URL()}},
+		{"GET", "/image/v2/images/" + imageID, "", []string{"MM-PROJECT-ID", "../../" + c.URL()}},
+		{"GET", "/image/v2/images?marker=" + url.QueryEscape(c.URL()) + "&next=" + url.QueryEscape(c.URL()), "", nil},
 		{"GET", "/image/v2/images/" + url.PathEscape("//"+cu.Host+"/x"), "", nil},
 		{"GET", "//" + cu.Host + "/image/v2/images", "", nil},
 		{"GET", "/image/v2/images/" + imageID + "/%2e%2e/%2e%2e/%2e%2e/identity/v3/users", "", nil},
-		{"POST", "/image/v2/images", `{"name": "x", "self": "` + c.server.URL + `", "locations": [{"url": "` +
-			c.server.URL + `/x", "metadata": {}}], "direct_url": "` + c.server.URL + `"}`, nil},
-		{"POST", "/volume/v3/8a1e/volumes", `{"volume": {"size": 1, "imageRef": "` + c.server.URL +
-			`", "backup_id": "` + c.server.URL + `"}}`, []string{"MM-SERVICE-PROVIDER", "remote2"}},
-		{"GET", "/image/v2/images/" + imageID, "", []string{"OpenStack-API-Version", c.server.URL, "Referer", c.server.URL,
-			"Location", c.server.URL, "X-Auth-Url", c.server.URL}},
+		{"POST", "/image/v2/images", `{"name": "x", "self": "` + c.URL() + `", "locations": [{"url": "` +
+			c.URL() + `/x", "metadata": {}}], "direct_url": "` + c.URL() + `"}`, nil},
+		{"POST", "/volume/v3/8a1e/volumes", `{"volume": {"size": 1, "imageRef": "` + c.URL() +
+			`", "backup_id": "` + c.URL() + `"}}`, []string{"MM-SERVICE-PROVIDER", "remote2"}},
+		{"GET", "/image/v2/images/" + imageID, "", []string{"OpenStack-API-Version", c.URL(), "Referer", c.URL(),
+			"Location", c.URL(), "X-Auth-Url", c.URL()}},
 	}
 	for _, h := range hostile {
 		var body *strings.Reader
@@ -82,12 +68,12 @@ func TestNoRequestChoosesWhereACallGoes(t *testing.T) {
 			t.Errorf("%s %s %v: answered by the canary", h.method, h.target, h.headers)
 		}
 	}
-	if n := c.hits.Load(); n != 0 {
+	if n := len(c.Received()); n != 0 {
 		t.Fatalf("the canary was contacted %d times", n)
 	}
 	for name, b := range s.backends {
-		bu, _ := url.Parse(b.server.URL)
-		calls := b.received()
+		bu, _ := url.Parse(b.URL())
+		calls := b.Received()
 		for _, c := range calls {
 			if c.Host != bu.Host {
 				t.Errorf("%s was called with Host %q", name, c.Host)
@@ -110,16 +96,15 @@ func TestNoRequestChoosesWhereACallGoes(t *testing.T) {
 // MM-SERVICE-PROVIDER names a configured SP enabled for the service, nothing else:
 // a disabled SP gets no call.
 func TestServiceProviderHeaderNamesEnabledSPsOnly(t *testing.T) {
-	local, remote1 := newBackend(t, "default"), newBackend(t, "remote1")
-	remote1.has[imageKey] = true
-	conf := spConf(map[string]string{"default": local.server.URL, "remote1": remote1.server.URL})
-	conf = strings.Replace(conf, "[sp_remote1]\n", "[sp_remote1]\nenabled_services = volume\n", 1)
-	h, _ := newHandler(t, conf)
+	s := newSetup(t, withSPs("default", "remote1"), withSPOptionAt("remote1", "enabled_services", "volume"))
+	h, remote1 := s.handler, s.backends["remote1"]
+	remote1.Add(fakecloud.Images, "", imageID, nil)
+	remote1.Add(fakecloud.Volumes, remoteProject("remote1"), imageID, nil)
 	for _, name := range []string{"remote1", "Remote1", "remote1 ", "sp_remote1", "remote9", "default,remote1", "*"} {
 		rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", name)
 		wantJSONError(t, "MM-SERVICE-PROVIDER "+name, rec, http.StatusBadRequest)
 	}
-	if got := remote1.received(); len(got) != 0 {
+	if got := remote1.Received(); len(got) != 0 {
 		t.Fatalf("the SP with image disabled was called: %+v", got)
 	}
 	if rec, _ := serveWith(t, h, "GET", "/volume/v3/8a1e/volumes/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1"); rec.Code != 200 {
@@ -131,14 +116,14 @@ func TestServiceProviderHeaderNamesEnabledSPsOnly(t *testing.T) {
 // found by broadcast, aggregated, created, uploaded, deleted, and the failures.
 func securityCalls(t *testing.T, s *setup) {
 	ctx := context.Background()
-	s.backends["remote1"].has[imageKey] = true
-	s.backends["remote2"].has["5b1c7a7e00004c5d9e2f1a2b3c4d5e6f"] = true
+	s.backends["remote1"].Add(fakecloud.Images, "", imageID, nil)
+	s.backends["remote2"].Add(fakecloud.Images, "", "5b1c7a7e00004c5d9e2f1a2b3c4d5e6f", nil)
 	s.store.Upsert(ctx, store.Mapping{ResourceType: "volumes", ResourceID: imageID, ResourceSP: "remote2", ProjectID: "feed"})
-	s.backends["remote2"].has[imageKey] = true
+	s.backends["remote2"].Add(fakecloud.Volumes, "feed", imageID, nil)
 	extra := []string{"X-Service-Token", localToken, "X-Subject-Token", localToken}
 	for _, c := range []struct{ method, path, body, sp string }{
 		{"GET", "/image/v2/images/" + imageID, "", ""},
-		{"GET", "/image/v2/images/5b1c7a7e-0000-4c5d-9e2f-1a2b3c4d5e6f", "", ""},
+		{"GET", "/image/v2/images/5b1c7a7e00004c5d9e2f1a2b3c4d5e6f", "", ""},
 		{"GET", "/volume/v3/8a1e/volumes/" + imageID, "", ""},
 		{"GET", "/image/v2/images", "", ""},
 		{"GET", "/volume/v3/8a1e/volumes/detail", "", ""},
@@ -146,7 +131,7 @@ func securityCalls(t *testing.T, s *setup) {
 		{"POST", "/volume/v3/8a1e/volumes", `{"volume": {"size": 1}}`, "remote2"},
 		{"PUT", "/image/v2/images/" + imageID + "/file", "data", ""},
 		{"DELETE", "/image/v2/images/" + imageID, "", ""},
-		{"GET", "/image/v2/images/0e4d8e4a-1111-4c5d-9e2f-1a2b3c4d5e6f", "", ""}, // found nowhere
+		{"GET", "/image/v2/images/0e4d8e4a11114c5d9e2f1a2b3c4d5e6f", "", ""}, // found nowhere
 	} {
 		headers := append([]string{"X-Auth-Token", localToken}, extra...)
 		if c.sp != "" {
@@ -159,10 +144,10 @@ func securityCalls(t *testing.T, s *setup) {
 // The user's local token authenticates the user at the IdP and goes to the local
 // cloud; a remote SP only ever sees the token K2K got there.
 func TestLocalTokenNeverReachesARemoteSP(t *testing.T) {
-	s := newSetup(t, true, "aggregation = true")
+	s := newSetup(t, withBroadcast(), withAggregation())
 	securityCalls(t, s)
 	for _, name := range []string{"remote1", "remote2"} {
-		calls := s.backends[name].received()
+		calls := s.backends[name].Received()
 		if len(calls) == 0 {
 			t.Fatalf("%s was never called: the test proves nothing", name)
 		}
@@ -185,14 +170,10 @@ func TestLocalTokenNeverReachesARemoteSP(t *testing.T) {
 func TestNoTokenInLogsOrAnswers(t *testing.T) {
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := newSetup(t, true, "aggregation = true")
-	s.backends["remote1"].failures = 3 // errors are logged with their detail
-	user := testAuth()[localToken]
-	h, st := newHandlerWith(t, spConf(map[string]string{"default": s.backends["default"].server.URL,
-		"remote1": s.backends["remote1"].server.URL, "remote2": s.backends["remote2"].server.URL},
-		"search_by_broadcast = true", "aggregation = true"), auth{localToken: user}, logger)
+	s := newSetup(t, withBroadcast(), withAggregation(), withLogger(logger))
+	s.backends["remote1"].FailNext(3, http.StatusServiceUnavailable) // errors are logged with their detail
 	var answers strings.Builder
-	s.handler, s.store = reqlog.Middleware(logger, nil, answerTap{h, &answers}), st
+	s.handler = reqlog.Middleware(logger, nil, answerTap{s.handler, &answers})
 	securityCalls(t, s)
 	s.do(t, "GET", "/image/v2/images/"+imageID, nil, "X-Auth-Token", "not-a-valid-token")
 	if strings.Count(logs.String(), "msg=request ") < 10 {
@@ -229,7 +210,7 @@ func (a answerTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Ids from requests and notifications are stored as data: a hostile one is kept as
 // it came and harms no other row.
 func TestHostileIDsAreStoredLiterally(t *testing.T) {
-	s := newSetup(t, false)
+	s := newSetup(t)
 	ctx := context.Background()
 	if err := s.store.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"}); err != nil {
 		t.Fatal(err)

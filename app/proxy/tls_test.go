@@ -1,11 +1,11 @@
 package proxy_test
 
 import (
-	"io"
-	"net/http"
+	"crypto/tls"
 	"strings"
 	"testing"
 
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/tlsclient/tlstest"
 )
 
@@ -14,11 +14,7 @@ import (
 // call fails as a 502 and nothing is sent in clear.
 func TestTLSToServiceProviders(t *testing.T) {
 	p := tlstest.New(t)
-	sp := p.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"id": "0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f", "cloud": "tls", "client": "`+
-			r.TLS.PeerCertificates[0].Subject.CommonName+`"}`)
-	}), true)
-	local := newBackend(t, "default")
+	spTLS := &tls.Config{Certificates: []tls.Certificate{p.Server}, ClientCAs: p.Pool, ClientAuth: tls.RequireAndVerifyClientCert}
 	for _, tc := range []struct {
 		name    string
 		options []string
@@ -31,17 +27,26 @@ func TestTLSToServiceProviders(t *testing.T) {
 		{"insecure, with the client certificate", []string{"insecure = true", "certfile = " + p.CertFile, "keyfile = " + p.KeyFile}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conf := spConf(map[string]string{"default": local.server.URL, "remote1": sp.URL})
-			conf = strings.Replace(conf, "[sp_remote1]\n", "[sp_remote1]\n"+strings.Join(tc.options, "\n")+"\n", 1)
-			h, _ := newHandler(t, conf)
-			rec, _ := serveWith(t, h, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
+			options := []option{withSPs("default", "remote1"), withTLS("remote1", spTLS)}
+			for _, o := range tc.options {
+				k, v, _ := strings.Cut(o, " = ")
+				options = append(options, withSPOptionAt("remote1", k, v))
+			}
+			s := newSetup(t, options...)
+			sp := s.backends["remote1"]
+			sp.Add(fakecloud.Images, "", imageID, nil)
+			rec, _ := serveWith(t, s.handler, "GET", "/image/v2/images/"+imageID, nil, "MM-SERVICE-PROVIDER", "remote1")
 			if tc.status == 200 {
-				if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"client": "mixmatch"`) {
-					t.Fatalf("%d %s", rec.Code, rec.Body)
+				if got := sp.Received(); rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "remote1"`) ||
+					len(got) != 1 || got[0].ClientCert != "mixmatch" {
+					t.Fatalf("%d %s; the SP received %+v", rec.Code, rec.Body, got)
 				}
 				return
 			}
 			wantJSONError(t, tc.name, rec, tc.status)
+			if got := sp.Received(); len(got) != 0 {
+				t.Fatalf("a call reached the SP: %+v", got)
+			}
 		})
 	}
 }
