@@ -67,6 +67,9 @@ func (nr *nameRouting) handler(service string, c *services.Collection) http.Hand
 		}
 		obj := body
 		if wrapper != "" {
+			// A map of its own: decoding into body would merge the wrapped fields
+			// into the top level, a body the service refuses.
+			obj = nil
 			if json.Unmarshal(body[wrapper], &obj) != nil {
 				setBody(r, raw)
 				nr.next.ServeHTTP(w, r)
