@@ -90,27 +90,6 @@ func TestARefusedK2KTokenOnAnUploadIsForgotten(t *testing.T) {
 	}
 }
 
-// countingAuth counts validations at the local Keystone.
-type countingAuth struct {
-	auth
-	n atomic.Int32
-}
-
-func (c *countingAuth) Validate(ctx context.Context, token string) (*keystone.Token, error) {
-	c.n.Add(1)
-	return c.auth.Validate(ctx, token)
-}
-
-func TestAStaleMappingCostsOneValidation(t *testing.T) {
-	a := &countingAuth{auth: testAuth()}
-	s := newSetup(t, withBroadcast(), withAuth(a))
-	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
-	s.backends["remote2"].Add(fakecloud.Images, "", imageID, nil)
-	if rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil); rec.Code != 200 || a.n.Load() != 1 {
-		t.Fatalf("%d after %d validations, want 200 after 1", rec.Code, a.n.Load())
-	}
-}
-
 // A create answer is read for its resource's id only: an "id" beside Cinder's
 // wrapper, or a wrapper that is not an object, records nothing wrong.
 func TestCreateAnswersAreReadStrictly(t *testing.T) {

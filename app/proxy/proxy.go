@@ -116,8 +116,6 @@ type target struct {
 	project string // remote project id, for Cinder paths
 	url     *url.URL
 	info    reqinfo.Request
-	// mapped: the SP came from the mapping table; a 404 there means it is stale.
-	mapped bool
 	// learn: record where the resource was found, once the SP answers 2xx.
 	learn bool
 	// in is the client's request; ReverseProxy hands its hooks the outgoing one.
@@ -133,9 +131,6 @@ type target struct {
 }
 
 type ctxKey struct{}
-
-// errStale is a mapped SP answering 404: the resource moved or went.
-var errStale = errors.New("the mapped service provider does not have the resource")
 
 // errRefusedToken is a remote SP answering 401 to a K2K token mixmatch had cached
 // (revoked, or its keys rotated): the call goes again with a new one.
@@ -204,9 +199,7 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
 		if err == nil {
 			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {
-				t := at(sp, m.ProjectID)
-				t.mapped = true
-				return t, nil
+				return at(sp, m.ProjectID), nil
 			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			p.logger.Warn("mapping lookup failed; going on without it", "type", info.ResourceType, "id", info.ResourceID, "error", err)
@@ -296,10 +289,6 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	t := resp.Request.Context().Value(ctxKey{}).(*target)
 	p.tracker.Observe(t.sp.Name, resp.StatusCode, nil)
 	p.metrics.Upstream.WithLabelValues(t.sp.Name, t.info.Service).Observe(time.Since(t.start).Seconds())
-	if t.mapped && resp.StatusCode == http.StatusNotFound && replayable(resp.Request) {
-		resp.Body.Close()
-		return errStale
-	}
 	if resp.StatusCode == http.StatusUnauthorized && !t.sp.Local() && t.user != nil {
 		// A K2K token the SP no longer takes must not be served again until it
 		// expires; a call that can go again goes with a new one, once.
@@ -317,6 +306,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	if t.learn {
 		p.remember(resp.Request.Context(), t, t.info.ResourceID, "broadcast")
+	}
+	if resp.Request.Method == http.MethodDelete && t.info.ResourceID != "" && len(t.info.Rest) == 0 {
+		p.forgetDeleted(resp.Request.Context(), t)
 	}
 	if c, ok := services.Lookup(t.info.Service, t.info.ResourceType); ok && c.Mapped && t.info.IsCreate(resp.Request.Method) {
 		return p.learnCreate(resp, t, c)
@@ -395,6 +387,19 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 	}
 }
 
+// forgetDeleted drops the row of a resource its holder just deleted: only the
+// cloud that holds a resource says it is gone (a 404 may be another user's view,
+// or an id misspelt), so a row goes on its holder's 2xx to a DELETE, or its delete
+// notification.
+func (p *Proxy) forgetDeleted(ctx context.Context, t *target) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnWait)
+	defer cancel()
+	if _, err := p.store.DeleteHeldBy(wctx, t.info.ResourceType, t.info.ResourceID, t.sp.Name); err != nil {
+		p.logger.Warn("could not forget a deleted resource's mapping", "type", t.info.ResourceType,
+			"id", t.info.ResourceID, "sp", t.sp.Name, "error", err)
+	}
+}
+
 // Drain waits for the mappings still being written, so that a worker that stops
 // loses none of them.
 func (p *Proxy) Drain() { p.learning.Wait() }
@@ -402,9 +407,6 @@ func (p *Proxy) Drain() { p.learning.Wait() }
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	t := r.Context().Value(ctxKey{}).(*target)
 	switch {
-	case errors.Is(err, errStale):
-		p.relocate(w, t.in, t)
-		return
 	case errors.Is(err, errRefusedToken):
 		p.reauthorize(w, t.in, t)
 		return
@@ -419,23 +421,6 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		status = http.StatusGatewayTimeout
 	}
 	p.respond(w, t.in, apierr.Wrap(status, fmt.Errorf("%s: %w", t.url.Redacted(), err), "service provider %s did not answer", t.sp.Name))
-}
-
-// relocate handles a stale mapping: forget it, search again, forward there.
-func (p *Proxy) relocate(w http.ResponseWriter, r *http.Request, stale *target) {
-	if _, err := p.store.Delete(r.Context(), stale.info.ResourceType, stale.info.ResourceID); err != nil {
-		p.logger.Warn("could not delete a stale mapping", "error", err)
-	}
-	if !p.cfg.SearchByBroadcast {
-		p.respond(w, r, apierr.New(http.StatusNotFound, "%s %s not found", stale.info.ResourceType, stale.info.ResourceID))
-		return
-	}
-	t, err := p.broadcast(r, stale.info, stale.user, stale.userToken, proxyList(r.Header))
-	if err != nil {
-		p.respond(w, r, err)
-		return
-	}
-	p.forward(w, r, t)
 }
 
 // reauthorize sends a call again, once, with a new token at the same SP.

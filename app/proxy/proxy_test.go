@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -296,16 +297,29 @@ func TestBroadcastWithoutAWinner(t *testing.T) {
 	}
 }
 
-func TestStaleMappingIsCorrected(t *testing.T) {
+// A 404 from the SP a row names is that SP's answer, and the client gets it: it
+// may be another user's view or an id misspelt, so the row stays, and the other
+// clouds are not asked. The row goes when its holder deletes the resource.
+func TestAMappedSPsNotFoundPassesThroughAndTheRowStays(t *testing.T) {
 	s := newSetup(t, withBroadcast())
-	s.store.Upsert(context.Background(), store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
+	ctx := context.Background()
+	s.store.Upsert(ctx, store.Mapping{ResourceType: "images", ResourceID: imageID, ResourceSP: "remote1", ProjectID: "p"})
 	s.backends["remote2"].Add(fakecloud.Images, "", imageID, nil)
-	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"cloud": "remote2"`) {
-		t.Fatalf("%d %s", rec.Code, rec.Body)
+	if rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil); rec.Code != 404 {
+		t.Fatalf("%d %s, want remote1's 404", rec.Code, rec.Body)
 	}
-	if m, _ := s.store.Find(context.Background(), "images", imageID); m.ResourceSP != "remote2" {
-		t.Fatalf("mapping now %+v, want remote2", m)
+	if m, _ := s.store.Find(ctx, "images", imageID); m.ResourceSP != "remote1" {
+		t.Fatalf("mapping now %+v, want remote1 still", m)
+	}
+	if got := s.backends["remote2"].Received(); len(got) != 0 {
+		t.Fatalf("remote2 was asked: %+v", got)
+	}
+	s.backends["remote1"].Add(fakecloud.Images, "", imageID, nil)
+	if rec := s.do(t, "DELETE", "/image/v2/images/"+imageID, nil); rec.Code != 204 {
+		t.Fatalf("DELETE: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := s.store.Find(ctx, "images", imageID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after its holder deleted it: %v", err)
 	}
 }
 

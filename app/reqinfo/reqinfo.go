@@ -20,12 +20,14 @@ type Request struct {
 	// Version is the path's version segment (v2, v2.1, v3, v2.0), "" for the
 	// unversioned root.
 	Version string
-	// ProjectID is the Cinder path's project segment, without dashes; "" when the
-	// path has none (Glance, Neutron, Cinder >= 3.67 without it).
+	// ProjectID is the Cinder path's project segment as written; "" when the path
+	// has none (Glance, Neutron, Cinder >= 3.67 without it).
 	ProjectID string
 	// ResourceType is the collection (images, volumes, snapshots, networks, ...).
 	ResourceType string
-	// ResourceID is the member's id, without dashes, when the path names one.
+	// ResourceID is the member's id as written, when the path names one. The
+	// services look ids up exactly as stored, so this is what goes to them; the
+	// mapping table normalises ids itself (store.NormalizeID).
 	ResourceID string
 	// Rest is what follows the collection or the member (["detail"], ["file"],
 	// ["action"], ["tags", "x"]).
@@ -69,7 +71,7 @@ func Parse(path string) (Request, error) {
 	// No collection name of a service that puts the project before the collection
 	// (Cinder) is made of hex digits and dashes only, so such a segment is the project.
 	if svc.ProjectInPath && len(segs) > 0 && projectRE.MatchString(segs[0]) {
-		r.ProjectID, segs = Normalize(segs[0]), segs[1:]
+		r.ProjectID, segs = segs[0], segs[1:]
 	}
 	if len(segs) == 0 {
 		return r, nil
@@ -79,7 +81,7 @@ func Parse(path string) (Request, error) {
 	}
 	r.ResourceType, segs = strings.TrimSuffix(segs[0], ".json"), segs[1:]
 	if len(segs) > 0 && uuidRE.MatchString(segs[0]) {
-		r.ResourceID, segs = Normalize(segs[0]), segs[1:]
+		r.ResourceID, segs = segs[0], segs[1:]
 	}
 	r.Rest = segs
 	return r, nil
@@ -94,9 +96,6 @@ func split(path string) []string {
 	}
 	return segs
 }
-
-// Normalize strips dashes and lower-cases an id, as the mapping table stores it.
-func Normalize(id string) string { return strings.ToLower(strings.ReplaceAll(id, "-", "")) }
 
 // IsList reports a collection read: GET .../volumes, .../volumes/detail, .../images.
 func (r Request) IsList(method string) bool {

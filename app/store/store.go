@@ -213,6 +213,23 @@ func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bo
 	return n > 0, err
 }
 
+// DeleteHeldBy forgets a resource if the row names sp: a cloud's word that it
+// deleted its copy frees the id, and says nothing of another cloud's.
+func (s *Store) DeleteHeldBy(ctx context.Context, resourceType, resourceID, sp string) (bool, error) {
+	release, err := s.write(ctx)
+	if err != nil {
+		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
+	}
+	defer release()
+	res, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM resource_mapping
+		WHERE resource_type = ? AND resource_id = ? AND resource_sp = ?`), resourceType, NormalizeID(resourceID), sp)
+	if err != nil {
+		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // ChangeProject moves a resource to another project (a volume transfer); it reports
 // whether the resource was known.
 func (s *Store) ChangeProject(ctx context.Context, resourceType, resourceID, projectID string) (bool, error) {
