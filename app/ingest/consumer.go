@@ -22,6 +22,10 @@ type Stats struct {
 	Applied, Ignored, Undecodable, Batches, Reconnects, Failures atomic.Int64
 }
 
+// MaxMessageSize bounds the notifications the ingester reads; larger messages are
+// acked and logged. oslo.messaging's image and volume notifications are a few KiB.
+const MaxMessageSize = 1 << 20
+
 // Consumer learns mappings from one cloud's notification bus.
 type Consumer struct {
 	SP     *config.SP
@@ -153,10 +157,19 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 	var events []string
 	outcome := func(event, result string) {
 		if c.Metrics != nil {
-			c.Metrics.Messages.WithLabelValues(event, result).Inc()
+			c.Metrics.Messages.WithLabelValues(eventLabel(event), result).Inc()
 		}
 	}
 	for _, d := range batch {
+		if len(d.Body) > MaxMessageSize {
+			// No notification mixmatch reads is this large; held, it would cost
+			// memory on every redelivery.
+			c.Stats.Undecodable.Add(1)
+			outcome("", "oversized")
+			c.Logger.Warn("dropping an oversized message", "sp", c.SP.Name, "bytes", len(d.Body),
+				"limit", MaxMessageSize, "amqp_message_id", d.MessageId)
+			continue
+		}
 		n, err := oslo.Decode(d.Body)
 		var op store.Op
 		ok := false
@@ -179,10 +192,12 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 		}
 	}
 	last := batch[len(batch)-1]
+	var refused []store.Op
 	if len(ops) > 0 {
 		// The commit must not be cut short by SIGTERM: what is held gets written.
 		dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		err := c.Store.Apply(dbctx, ops)
+		var err error
+		refused, err = c.Store.Apply(dbctx, ops)
 		cancel()
 		if err != nil {
 			c.Stats.Failures.Add(1)
@@ -204,6 +219,15 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 	}
 	if err := last.Ack(true); err != nil {
 		return err
+	}
+	for _, op := range refused {
+		// A bus speaks for its own cloud only; a claim on another cloud's row is
+		// forged, or an id copied between clouds.
+		c.Logger.Warn("notification refused: the mapping names another service provider", "sp", c.SP.Name,
+			"type", op.Mapping.ResourceType, "id", op.Mapping.ResourceID)
+		if c.Metrics != nil {
+			c.Metrics.Conflicts.WithLabelValues("notification").Inc()
+		}
 	}
 	c.Stats.Applied.Add(int64(len(ops)))
 	for _, e := range events {

@@ -174,8 +174,8 @@ func TestNotificationsBecomeMappings(t *testing.T) {
 	for _, tc := range []struct {
 		event, outcome string
 		want           float64
-	}{{"volume.create.start", "applied", 2}, {"image.create", "applied", 1}, {"compute.instance.create.end", "ignored", 1},
-		{"", "undecodable", 1}, {"volume.create.start", "undecodable", 1}} {
+	}{{"volume.create.start", "applied", 2}, {"image.create", "applied", 1}, {"other", "ignored", 1},
+		{"other", "undecodable", 1}, {"volume.create.start", "undecodable", 1}} {
 		if got := testutil.ToFloat64(c.Metrics.Messages.WithLabelValues(tc.event, tc.outcome)); got != tc.want {
 			t.Errorf("messages{%s,%s} = %v, want %v", tc.event, tc.outcome, got, tc.want)
 		}
@@ -201,6 +201,60 @@ func TestNotificationsBecomeMappings(t *testing.T) {
 		t.Errorf("%d rows: %+v", len(rows), rows)
 	}
 	// The queue is empty: undecodable messages were acked, not requeued forever.
+	q, err := b.ch.QueueDeclarePassive(b.sp.NotificationQueue, true, false, false, false, nil)
+	if err != nil || q.Messages != 0 {
+		t.Errorf("queue left with %d messages (%v)", q.Messages, err)
+	}
+}
+
+// A bus speaks for its own cloud: remote1's notifications about rows of the
+// default cloud change nothing, and are logged and counted. A message too large
+// to be a notification is dropped, and the stream goes on.
+func TestABusSpeaksForItsOwnCloudOnly(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	for _, m := range []store.Mapping{
+		{ResourceType: "images", ResourceID: "victim", ResourceSP: "default", ProjectID: "p1"},
+		{ResourceType: "volumes", ResourceID: "vol", ResourceSP: "default", ProjectID: "p1"},
+	} {
+		if err := b.store.Upsert(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := [][]byte{
+		notification("image.create", `{"id": "victim", "owner": "evil"}`),
+		notification("image.delete", `{"id": "victim", "owner": "evil"}`),
+		notification("volume.transfer.accept.end", `{"volume_id": "vol", "tenant_id": "evil"}`),
+		notification("volume.delete.end", `{"volume_id": "vol", "tenant_id": "evil"}`),
+		append(notification("image.create", `{"id": "big", "owner": "p1", "pad": "`), append(make([]byte, MaxMessageSize), '"', '}', '}')...),
+		notification("image.create", `{"id": "own", "owner": "p2"}`),
+	}
+	for _, m := range msgs {
+		b.publish(t, 0, m)
+	}
+	c := b.consumer(t)
+	c.Metrics = metrics.New()
+	stop := run(c)
+	defer stop()
+	b.await(t, len(msgs))
+	if m, ok := b.mapping(t, "images", "victim"); !ok || m.ResourceSP != "default" || m.ProjectID != "p1" {
+		t.Errorf("image victim: %+v %v", m, ok)
+	}
+	if m, ok := b.mapping(t, "volumes", "vol"); !ok || m.ResourceSP != "default" || m.ProjectID != "p1" {
+		t.Errorf("volume vol: %+v %v", m, ok)
+	}
+	if m, ok := b.mapping(t, "images", "own"); !ok || m.ResourceSP != "remote1" {
+		t.Errorf("remote1's own image: %+v %v", m, ok)
+	}
+	if _, ok := b.mapping(t, "images", "big"); ok {
+		t.Error("an oversized message was applied")
+	}
+	if got := testutil.ToFloat64(c.Metrics.Conflicts.WithLabelValues("notification")); got != 2 {
+		t.Errorf("conflicts counted: %v, want 2 (the create and the transfer)", got)
+	}
+	if got := testutil.ToFloat64(c.Metrics.Messages.WithLabelValues("other", "oversized")); got != 1 {
+		t.Errorf("oversized messages counted: %v", got)
+	}
 	q, err := b.ch.QueueDeclarePassive(b.sp.NotificationQueue, true, false, false, false, nil)
 	if err != nil || q.Messages != 0 {
 		t.Errorf("queue left with %d messages (%v)", q.Messages, err)

@@ -50,3 +50,12 @@ func opFor(n oslo.Notification, sp string) (op store.Op, ok bool, err error) {
 	return store.Op{Kind: ev.kind, Mapping: store.Mapping{ResourceType: ev.resourceType, ResourceID: id,
 		ResourceSP: sp, ProjectID: project}}, true, nil
 }
+
+// eventLabel is the event type as a metric label: publishers choose event types,
+// so any but the known ones is "other", and the label's values stay bounded.
+func eventLabel(eventType string) string {
+	if _, known := events[eventType]; known {
+		return eventType
+	}
+	return "other"
+}

@@ -25,6 +25,8 @@ type Set struct {
 	Upstream *prometheus.HistogramVec
 	// Learned counts mappings recorded, by source: notification, broadcast, create.
 	Learned *prometheus.CounterVec
+	// Conflicts counts mappings refused because the row names another SP, by source.
+	Conflicts *prometheus.CounterVec
 	// Messages counts ingested notifications by event type and outcome.
 	Messages *prometheus.CounterVec
 	// Reconnects counts lost broker connections, by SP.
@@ -42,11 +44,13 @@ func New() *Set {
 		[]string{"sp", "service"})
 	s.Learned = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mixmatch_mappings_learned_total",
 		Help: "Resource mappings recorded, by source."}, []string{"source"})
+	s.Conflicts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mixmatch_mapping_conflicts_total",
+		Help: "Mappings refused because the table names another service provider, by source."}, []string{"source"})
 	s.Messages = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mixmatch_ingester_messages_total",
 		Help: "Notifications consumed, by event type and outcome."}, []string{"event_type", "outcome"})
 	s.Reconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mixmatch_broker_reconnects_total",
 		Help: "Lost connections to a notification bus, by service provider."}, []string{"sp"})
-	s.Registry.MustRegister(s.Requests, s.Upstream, s.Learned, s.Messages, s.Reconnects,
+	s.Registry.MustRegister(s.Requests, s.Upstream, s.Learned, s.Conflicts, s.Messages, s.Reconnects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }

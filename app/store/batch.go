@@ -30,69 +30,82 @@ type Op struct {
 	Mapping Mapping
 }
 
-const tombstoneSQL = `INSERT INTO resource_tombstone (resource_type, resource_id) VALUES (?, ?)
-	ON CONFLICT (resource_type, resource_id) DO UPDATE SET deleted_at = CURRENT_TIMESTAMP`
+const tombstoneSQL = `INSERT INTO resource_tombstone (resource_sp, resource_type, resource_id) VALUES (?, ?, ?)
+	ON CONFLICT (resource_sp, resource_type, resource_id) DO UPDATE SET deleted_at = CURRENT_TIMESTAMP`
 
-const tombstoneMySQL = `INSERT INTO resource_tombstone (resource_type, resource_id) VALUES (?, ?)
+const tombstoneMySQL = `INSERT INTO resource_tombstone (resource_sp, resource_type, resource_id) VALUES (?, ?, ?)
 	ON DUPLICATE KEY UPDATE deleted_at = CURRENT_TIMESTAMP(6)`
 
+// A tombstone of the SP itself, or one from before tombstones named their SP (”).
+const isDeletedSQL = `SELECT 1 FROM resource_tombstone
+	WHERE resource_type = ? AND resource_id = ? AND resource_sp IN (?, '')`
+
+// Only the SP a row names may delete it: another cloud's bus speaks for that cloud.
+const deleteOwnSQL = `DELETE FROM resource_mapping WHERE resource_type = ? AND resource_id = ? AND resource_sp = ?`
+
 // Apply performs a batch in one transaction: all of it is committed, or none. Every
-// op is idempotent, so a batch redelivered after a crash changes nothing more.
-func (s *Store) Apply(ctx context.Context, ops []Op) (err error) {
+// op is idempotent, so a batch redelivered after a crash changes nothing more. Each
+// op speaks for the SP its mapping names: it adds rows, or changes and deletes rows
+// of that SP only. The ops refused because the row names another SP are returned.
+func (s *Store) Apply(ctx context.Context, ops []Op) (refused []Op, err error) {
 	for i := range ops {
 		if err := ops[i].Mapping.normalize(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	release, err := s.write(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer release()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("while starting a transaction: %w", err)
+		return nil, fmt.Errorf("while starting a transaction: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
 		}
 	}()
-	upsert, tombstone := upsertSQL, tombstoneSQL
+	tombstone := tombstoneSQL
 	if s.engine == dburl.MySQL {
-		upsert, tombstone = upsertMySQL, tombstoneMySQL
+		tombstone = tombstoneMySQL
 	}
-	upsert, tombstone = tx.Rebind(upsert), tx.Rebind(tombstone)
-	isDeleted := tx.Rebind(`SELECT 1 FROM resource_tombstone WHERE resource_type = ? AND resource_id = ?`)
-	del := tx.Rebind(`DELETE FROM resource_mapping WHERE resource_type = ? AND resource_id = ?`)
+	tombstone = tx.Rebind(tombstone)
+	isDeleted, del := tx.Rebind(isDeletedSQL), tx.Rebind(deleteOwnSQL)
 	for _, op := range ops {
 		m := op.Mapping
 		switch op.Kind {
 		case OpCreate, OpMove:
 			var gone int
-			err = tx.GetContext(ctx, &gone, isDeleted, m.ResourceType, m.ResourceID)
+			err = tx.GetContext(ctx, &gone, isDeleted, m.ResourceType, m.ResourceID, m.ResourceSP)
 			if err == nil {
 				continue // deleted already: the create came late
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
-				return err
+				return nil, err
 			}
-			if _, err = tx.ExecContext(ctx, upsert, m.ResourceType, m.ResourceID, m.ResourceSP, m.ProjectID); err != nil {
-				return err
+			err = s.learn(ctx, tx, m)
+			if errors.Is(err, ErrHeldElsewhere) {
+				refused, err = append(refused, op), nil
+				continue
+			}
+			if err != nil {
+				return nil, err
 			}
 		case OpDelete:
-			if _, err = tx.ExecContext(ctx, del, m.ResourceType, m.ResourceID); err != nil {
-				return err
+			if _, err = tx.ExecContext(ctx, del, m.ResourceType, m.ResourceID, m.ResourceSP); err != nil {
+				return nil, err
 			}
-			if _, err = tx.ExecContext(ctx, tombstone, m.ResourceType, m.ResourceID); err != nil {
-				return err
+			if _, err = tx.ExecContext(ctx, tombstone, m.ResourceSP, m.ResourceType, m.ResourceID); err != nil {
+				return nil, err
 			}
 		}
 	}
 	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("while committing %d changes: %w", len(ops), err)
+		return nil, fmt.Errorf("while committing %d changes: %w", len(ops), err)
 	}
-	return nil
+	return refused, nil
 }
 
 // PruneTombstones forgets deletions older than age; a create notification does not

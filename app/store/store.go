@@ -176,7 +176,77 @@ const upsertMySQL = `INSERT INTO resource_mapping (resource_type, resource_id, r
 	ON DUPLICATE KEY UPDATE resource_sp = VALUES(resource_sp), project_id = VALUES(project_id),
 		updated_at = CURRENT_TIMESTAMP(6)`
 
-// Upsert records where a resource lives, replacing what was known of it.
+// learnSQL records a mapping, or refreshes the project of a row that names the
+// same SP; a row that names another SP is left as it is (the conflict clause's
+// WHERE), and learn then reads who holds it.
+const learnSQL = `INSERT INTO resource_mapping (resource_type, resource_id, resource_sp, project_id)
+	VALUES (?, ?, ?, ?)
+	ON CONFLICT (resource_type, resource_id) DO UPDATE SET
+		project_id = excluded.project_id, updated_at = CURRENT_TIMESTAMP
+	WHERE resource_mapping.resource_sp = excluded.resource_sp`
+
+const learnMySQL = `INSERT INTO resource_mapping (resource_type, resource_id, resource_sp, project_id)
+	VALUES (?, ?, ?, ?)
+	ON DUPLICATE KEY UPDATE
+		project_id = IF(resource_sp = VALUES(resource_sp), VALUES(project_id), project_id),
+		updated_at = IF(resource_sp = VALUES(resource_sp), CURRENT_TIMESTAMP(6), updated_at)`
+
+const holderSQL = `SELECT resource_sp FROM resource_mapping WHERE resource_type = ? AND resource_id = ?`
+
+// ErrHeldElsewhere is a learned mapping refused because the row names another SP.
+var ErrHeldElsewhere = errors.New("the mapping names another service provider")
+
+// Learn records where a resource was seen to live, unless the table already says
+// another SP holds it: then it changes nothing and returns ErrHeldElsewhere. A
+// create answer, a broadcast hit or a notification may add a row, never move one:
+// only the holder's own evidence (its delete notification, a 404 confirmed with
+// mixmatch's own account) frees a row for another SP.
+func (s *Store) Learn(ctx context.Context, m Mapping) (err error) {
+	if err := m.normalize(); err != nil {
+		return err
+	}
+	release, err := s.write(ctx)
+	if err != nil {
+		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
+	}
+	defer release()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("while starting a transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = s.learn(ctx, tx, m); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// learn is Learn within a transaction. The holder is read back rather than told
+// by the count of rows changed, which MySQL reports as found rows here.
+func (s *Store) learn(ctx context.Context, tx *sqlx.Tx, m Mapping) error {
+	query := learnSQL
+	if s.engine == dburl.MySQL {
+		query = learnMySQL
+	}
+	if _, err := tx.ExecContext(ctx, tx.Rebind(query), m.ResourceType, m.ResourceID, m.ResourceSP, m.ProjectID); err != nil {
+		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
+	}
+	var holder string
+	if err := tx.GetContext(ctx, &holder, tx.Rebind(holderSQL), m.ResourceType, m.ResourceID); err != nil {
+		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
+	}
+	if holder != m.ResourceSP {
+		return fmt.Errorf("%s %s at %s (held by %s): %w", m.ResourceType, m.ResourceID, m.ResourceSP, holder, ErrHeldElsewhere)
+	}
+	return nil
+}
+
+// Upsert records where a resource lives, replacing what was known of it: the
+// operator's word (mixmatch-manage mappings add), not a cloud's.
 func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 	if err := m.normalize(); err != nil {
 		return err
