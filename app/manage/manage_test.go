@@ -48,7 +48,7 @@ func mustRun(t *testing.T, args ...string) string {
 func TestMappingsCommands(t *testing.T) {
 	conf := setup(t)
 	out := mustRun(t, "--config-file", conf, "db_sync")
-	if !strings.Contains(out, "applied 00001_resource_mapping.sql") || !strings.Contains(out, "at version 3") {
+	if !strings.Contains(out, "applied 00001_resource_mapping.sql") || !strings.Contains(out, "at version 4") {
 		t.Fatalf("db_sync said %q", out)
 	}
 	if out := mustRun(t, "db_sync", "--config-file", conf); strings.Contains(out, "applied") {
