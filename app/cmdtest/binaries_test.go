@@ -163,7 +163,7 @@ func TestWorkerServesAndStopsOnSIGTERM(t *testing.T) {
 	scraped, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{`mixmatch_requests_total{method="GET",service="healthcheck",sp="",status="200"} 1`,
-		`mixmatch_requests_total{method="GET",service="compute",sp="",status="404"} 1`, "mixmatch_k2k_exchanges_total 0",
+		`mixmatch_requests_total{method="GET",service="other",sp="",status="404"} 1`, "mixmatch_k2k_exchanges_total 0",
 		`mixmatch_token_cache_total{result="miss"}`} {
 		if !strings.Contains(string(scraped), want) {
 			t.Fatalf("metrics lack %s:\n%s", want, scraped)

@@ -54,35 +54,50 @@ func (t *Tracker) snapshot(names []string) map[string]SPState {
 	return out
 }
 
-// Handler answers /healthcheck. cache describes the token cache ("memory",
+// Summary answers /healthcheck on the API: 200 or 503 and a one-word state. It
+// is reachable by anyone Apache lets in, so it says nothing else.
+func Summary(s *store.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dbErr := ping(r.Context(), s)
+		state := "ok"
+		if dbErr != nil {
+			state = "database unavailable"
+		}
+		answer(w, dbErr, map[string]string{"status": state})
+	})
+}
+
+// Detail answers /healthcheck on the metrics listener, which only operators reach:
+// the database, the token cache, and each SP's last answer, errors included (they
+// may name internal addresses). cache describes the token cache ("memory",
 // "memcached", "disabled").
-func Handler(s *store.Store, cache string, sps []string, t *Tracker) http.Handler {
+func Detail(s *store.Store, cache string, sps []string, t *Tracker) http.Handler {
 	sorted := append([]string(nil), sps...)
 	sort.Strings(sorted)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		dbErr := s.DB().PingContext(ctx)
-		status := http.StatusOK
-		if dbErr != nil {
-			status = http.StatusServiceUnavailable
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		if !r.URL.Query().Has("detail") {
-			state := "ok"
-			if dbErr != nil {
-				state = "database unavailable"
-			}
-			json.NewEncoder(w).Encode(map[string]string{"status": state})
-			return
-		}
+		dbErr := ping(r.Context(), s)
 		db := map[string]any{"engine": s.Engine(), "ok": dbErr == nil}
 		if dbErr != nil {
 			db["error"] = dbErr.Error()
 		}
-		json.NewEncoder(w).Encode(map[string]any{"database": db, "cache": map[string]string{"backend": cache},
+		answer(w, dbErr, map[string]any{"database": db, "cache": map[string]string{"backend": cache},
 			"service_providers": t.snapshot(sorted)})
 	})
+}
+
+func ping(ctx context.Context, s *store.Store) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return s.DB().PingContext(ctx)
+}
+
+func answer(w http.ResponseWriter, dbErr error, body any) {
+	status := http.StatusOK
+	if dbErr != nil {
+		status = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
 }

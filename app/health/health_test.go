@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -17,7 +18,7 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := NewTracker()
-	h := Handler(s, "memory", []string{"remote1", "default"}, tr)
+	h, detailed := Summary(s), Detail(s, "memory", []string{"remote1", "default"}, tr)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthcheck", nil))
 	if rec.Code != 200 || rec.Body.String() != "{\"status\":\"ok\"}\n" {
@@ -25,8 +26,14 @@ func TestHealthcheck(t *testing.T) {
 	}
 	tr.Observe("remote1", 0, errors.New("connection refused"))
 	tr.Observe("default", 200, nil)
+	// The API's answer says nothing of other users' calls or internal addresses.
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthcheck?detail", nil))
+	if rec.Code != 200 || rec.Body.String() != "{\"status\":\"ok\"}\n" {
+		t.Fatalf("?detail on the API: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	detailed.ServeHTTP(rec, httptest.NewRequest("GET", "/healthcheck", nil))
 	var detail struct {
 		Database struct {
 			Engine string
@@ -41,9 +48,11 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 	s.Close() // the database goes away
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthcheck", nil))
-	if rec.Code != 503 {
-		t.Fatalf("with the database closed: %d %s", rec.Code, rec.Body)
+	for _, h := range []http.Handler{h, detailed} {
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthcheck", nil))
+		if rec.Code != 503 {
+			t.Fatalf("with the database closed: %d %s", rec.Code, rec.Body)
+		}
 	}
 }

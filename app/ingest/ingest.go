@@ -37,7 +37,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close()
 	m := metrics.New()
-	if err := m.Serve(ctx, cfg.MetricsListen, logger); err != nil {
+	if err := m.Serve(ctx, cfg.MetricsListen, logger, nil); err != nil {
 		return err
 	}
 	var wg sync.WaitGroup

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,29 @@ func New() *Set {
 	return s
 }
 
+// Request counts an answered request. Clients choose paths and methods, so
+// every label is cut to a known set of values: a series per value costs memory
+// for the life of the process.
+func (s *Set) Request(service, method, sp string, status int) {
+	if !knownServices[service] {
+		service = "other"
+	}
+	if !knownMethods[method] {
+		method = "OTHER"
+	}
+	code := strconv.Itoa(status)
+	if http.StatusText(status) == "" {
+		code = "other" // a remote SP chooses the statuses passed through
+	}
+	s.Requests.WithLabelValues(service, method, code, sp).Inc()
+}
+
+var (
+	knownServices = map[string]bool{"image": true, "volume": true, "network": true, "healthcheck": true}
+	knownMethods  = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+		http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true}
+)
+
 // CounterFunc registers a counter read from elsewhere at scrape time.
 func (s *Set) CounterFunc(name, help string, labels prometheus.Labels, read func() float64) {
 	s.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, read))
@@ -65,8 +89,9 @@ func (s *Set) Handler() http.Handler {
 	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
 }
 
-// Serve exposes the metrics on addr until ctx ends; "" serves nothing.
-func (s *Set) Serve(ctx context.Context, addr string, logger *slog.Logger) error {
+// Serve exposes the metrics on addr until ctx ends, with the operator-only routes
+// given (path to handler); "" serves nothing.
+func (s *Set) Serve(ctx context.Context, addr string, logger *slog.Logger, routes map[string]http.Handler) error {
 	if addr == "" {
 		return nil
 	}
@@ -76,6 +101,9 @@ func (s *Set) Serve(ctx context.Context, addr string, logger *slog.Logger) error
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", s.Handler())
+	for path, h := range routes {
+		mux.Handle(path, h)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -4,7 +4,7 @@ package worker
 import (
 	"context"
 	"io"
-	"strconv"
+	"net/http"
 
 	"mixmatch/app/api"
 	"mixmatch/app/cmdline"
@@ -70,20 +70,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if metricsAddr == "" {
 		metricsAddr = cfg.MetricsListen
 	}
-	if err := m.Serve(ctx, metricsAddr, logger); err != nil {
-		return err
-	}
-	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: clients.Transport,
-		Logger: logger, Tracker: tracker, Metrics: m})
 	cache := "disabled"
 	if cfg.Cache.Enabled && cfg.Auth.Caching {
 		cache = cfg.Cache.Backend
 	}
-	observe := func(service, method, sp string, status int) {
-		m.Requests.WithLabelValues(service, method, strconv.Itoa(status), sp).Inc()
+	// The detailed health check names internal addresses: operators only.
+	detail := health.Detail(s, cache, cfg.ServiceProviders, tracker)
+	if err := m.Serve(ctx, metricsAddr, logger, map[string]http.Handler{"/healthcheck": detail}); err != nil {
+		return err
 	}
-	handler := reqlog.Middleware(logger, observe, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
-		health.Handler(s, cache, cfg.ServiceProviders, tracker), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger})))
+	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: clients.Transport,
+		Logger: logger, Tracker: tracker, Metrics: m})
+	handler := reqlog.Middleware(logger, m.Request, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
+		health.Summary(s), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger})))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err
