@@ -50,6 +50,9 @@ type Scoped struct {
 	Token     string    `json:"token"`
 	ProjectID string    `json:"project_id"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Refused is the SP's refusal to scope the user to the project, cached for
+	// RefusedTTL so that repeated calls do not each cost a rescope.
+	Refused bool `json:"refused,omitempty"`
 }
 
 type unscoped struct {
@@ -77,6 +80,11 @@ type Options struct {
 	Margin time.Duration
 	// ProjectsTTL bounds how long a user's project list at an SP is kept.
 	ProjectsTTL time.Duration
+	// RefusedTTL is how long an SP's refusal to scope a user to a project is kept.
+	RefusedTTL time.Duration
+	// ExchangesPerMinute bounds the SAML exchanges per user token and SP in this
+	// process; past it a call is refused with 429 until the minute is over.
+	ExchangesPerMinute int
 	// VerifyAssertions checks the assertion's signature against the local Keystone's
 	// metadata before presenting it, so a wrong [saml] certfile shows here, named,
 	// rather than as an opaque refusal at the SP.
@@ -92,6 +100,8 @@ type Exchanger struct {
 
 	mu  sync.Mutex
 	idp *IdP
+
+	limiter limiter
 }
 
 // New builds an Exchanger.
@@ -111,6 +121,12 @@ func New(o Options) *Exchanger {
 	}
 	if o.ProjectsTTL == 0 {
 		o.ProjectsTTL = 10 * time.Minute
+	}
+	if o.RefusedTTL == 0 {
+		o.RefusedTTL = 30 * time.Second
+	}
+	if o.ExchangesPerMinute == 0 {
+		o.ExchangesPerMinute = 10
 	}
 	return &Exchanger{o: o}
 }
@@ -149,14 +165,18 @@ func (e *Exchanger) Token(ctx context.Context, sp *config.SP, user *keystone.Tok
 }
 
 func (e *Exchanger) token(ctx context.Context, sp *config.SP, user *keystone.Token, userToken, project string) (Scoped, error) {
-	if project == "" {
-		projects, err := e.projects(ctx, sp, user, userToken)
-		if err != nil {
-			return Scoped{}, err
-		}
-		project = projects[0].ID
+	projects, err := e.projects(ctx, sp, user, userToken)
+	if err != nil {
+		return Scoped{}, err
 	}
-	return cached(ctx, e, key("scoped", sp, userToken, project), func(ctx context.Context) (Scoped, time.Time, error) {
+	if project == "" {
+		project = projects[0].ID
+	} else if !has(projects, project) {
+		// Asking the SP would cost a rescope, and its refusal would look like a
+		// refused token: the user's own project list already answers.
+		return Scoped{}, apierr.New(http.StatusForbidden, "the user has no role in project %s at service provider %s", project, sp.Name)
+	}
+	s, err := cached(ctx, e, key("scoped", sp, userToken, project), func(ctx context.Context) (Scoped, time.Time, error) {
 		for attempt := 0; ; attempt++ {
 			u, err := e.unscoped(ctx, sp, user, userToken)
 			if err != nil {
@@ -170,8 +190,9 @@ func (e *Exchanger) token(ctx context.Context, sp *config.SP, user *keystone.Tok
 				continue
 			}
 			if keystone.StatusIs(err, http.StatusUnauthorized) {
-				return Scoped{}, time.Time{}, apierr.Wrap(http.StatusForbidden, err,
-					"service provider %s refused to scope the user to project %s", sp.Name, project)
+				e.o.Logger.Warn("K2K rescope refused", "sp", sp.Name, "project", project,
+					"user_token", keystone.ShortHash(userToken), "error", err)
+				return Scoped{ProjectID: project, Refused: true}, e.o.Now().Add(e.o.RefusedTTL), nil
 			}
 			if err != nil {
 				return Scoped{}, time.Time{}, fmt.Errorf("while scoping to project %s at %s: %w", project, sp.Name, err)
@@ -182,6 +203,19 @@ func (e *Exchanger) token(ctx context.Context, sp *config.SP, user *keystone.Tok
 			return Scoped{Token: id, ProjectID: project, ExpiresAt: tok.ExpiresAt}, e.until(tok.ExpiresAt, user), nil
 		}
 	})
+	if err == nil && s.Refused {
+		return Scoped{}, apierr.New(http.StatusForbidden, "service provider %s refused to scope the user to project %s", sp.Name, project)
+	}
+	return s, err
+}
+
+func has(projects []keystone.Project, id string) bool {
+	for _, p := range projects {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Projects lists the enabled projects the user may scope to at sp. Every error
@@ -236,6 +270,10 @@ func (e *Exchanger) forget(ctx context.Context, k string) {
 
 func (e *Exchanger) unscoped(ctx context.Context, sp *config.SP, user *keystone.Token, userToken string) (unscoped, error) {
 	return cached(ctx, e, key("unscoped", sp, userToken), func(ctx context.Context) (unscoped, time.Time, error) {
+		if !e.limiter.allow(key("exchanges", sp, userToken), e.o.ExchangesPerMinute, e.o.Now()) {
+			return unscoped{}, time.Time{}, apierr.New(http.StatusTooManyRequests,
+				"too many K2K exchanges for this token at service provider %s; try again in a minute", sp.Name)
+		}
 		u, err := e.exchange(ctx, sp, user, userToken)
 		if err != nil {
 			e.o.Logger.Warn("K2K exchange failed", "sp", sp.Name, "user_token", keystone.ShortHash(userToken), "error", err)

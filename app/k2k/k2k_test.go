@@ -311,3 +311,71 @@ func TestStatusAndLogsForFailures(t *testing.T) {
 		}
 	}
 }
+
+// A project the user has no role in is refused from the user's cached project
+// list: no rescope, no new exchange, and the user's good tokens stay cached.
+func TestForeignProjectsCostNothingAtTheSP(t *testing.T) {
+	f := setup(t, true)
+	own := f.token(t, "")
+	for i := 0; i < 20; i++ {
+		_, err := f.ex.Token(context.Background(), f.cfg, f.user(t), userToken, "not-my-project")
+		if e := apierr.As(err); e.Status != 403 {
+			t.Fatalf("call %d: %d %v, want 403", i, e.Status, err)
+		}
+	}
+	if a, s, p := f.sp.Count("assertion"), f.sp.Count("scoped"), f.sp.Count("projects"); a != 1 || s != 1 || p != 1 {
+		t.Fatalf("%d assertions, %d rescopes, %d project lists at the SP; want 1 each", a, s, p)
+	}
+	if again := f.token(t, own.ProjectID); again.Token != own.Token {
+		t.Fatal("the user's valid token was evicted")
+	}
+}
+
+// An SP that refuses to scope the user to a project it listed is asked again
+// only after RefusedTTL.
+func TestARefusedRescopeIsCachedBriefly(t *testing.T) {
+	f := setup(t, true)
+	listed := f.sp.Projects[0].ID
+	if _, err := f.ex.Projects(context.Background(), f.cfg, f.user(t), userToken); err != nil {
+		t.Fatal(err)
+	}
+	kept := f.sp.Projects
+	f.sp.Projects = f.sp.Projects[1:] // the role goes after the list was read
+	for i := 0; i < 5; i++ {
+		_, err := f.ex.Token(context.Background(), f.cfg, f.user(t), userToken, listed)
+		if e := apierr.As(err); e.Status != 403 {
+			t.Fatalf("call %d: %d %v, want 403", i, e.Status, err)
+		}
+	}
+	if n := f.ex.Stats.Exchanges.Load(); n != 2 {
+		t.Fatalf("%d exchanges; want the first and one retry", n)
+	}
+	f.sp.Projects = kept
+	f.clock.Advance(31 * time.Second)
+	if s := f.token(t, listed); s.ProjectID != listed {
+		t.Fatalf("after RefusedTTL: %+v", s)
+	}
+}
+
+// A token every SP service keeps refusing makes every call need an exchange;
+// they are bounded per user token and SP per minute.
+func TestExchangesAreBoundedPerMinute(t *testing.T) {
+	f := setup(t, true)
+	ctx := context.Background()
+	for i := 1; i <= 11; i++ {
+		f.ex.Forget(ctx, f.cfg, userToken, "")
+		_, err := f.ex.Token(ctx, f.cfg, f.user(t), userToken, "")
+		switch e := apierr.As(err); {
+		case i <= 10 && err != nil:
+			t.Fatalf("exchange %d: %v", i, err)
+		case i == 11 && e.Status != 429:
+			t.Fatalf("exchange 11: %d %v, want 429", e.Status, err)
+		}
+	}
+	if n := f.sp.Count("assertion"); n != 10 {
+		t.Fatalf("%d assertions presented, want 10", n)
+	}
+	f.clock.Advance(61 * time.Second)
+	f.ex.Forget(ctx, f.cfg, userToken, "")
+	f.token(t, "")
+}
