@@ -57,7 +57,7 @@ func (c *Clients) LocalKeystone() *http.Client {
 		if local, ok := c.cfg.SP(config.LocalSP); ok {
 			connect, response = local.ConnectTimeout, local.ResponseTimeout
 		}
-		c.local = &http.Client{Transport: pool(c.cfg.Auth.TLSConfig, connect, response)}
+		c.local = client(pool(c.cfg.Auth.TLSConfig, connect, response))
 	}
 	return c.local
 }
@@ -70,10 +70,19 @@ func (c *Clients) of(sp *config.SP) *spClients {
 	s, ok := c.sps[sp.Name]
 	if !ok {
 		p := pool(sp.TLSConfig, sp.ConnectTimeout, sp.ResponseTimeout)
-		s = &spClients{services: &http.Client{Transport: services(p, sp)}, keystone: &http.Client{Transport: p}}
+		s = &spClients{services: client(services(p, sp)), keystone: client(p)}
 		c.sps[sp.Name] = s
 	}
 	return s
+}
+
+// client follows no redirect: a redirect would carry X-Auth-Token, or replay a
+// POST's body, to wherever a cloud (or whoever answers in its name) points, and
+// hand the answer back to the user. A 3xx is returned as it is.
+func client(rt http.RoundTripper) *http.Client {
+	return &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 }
 
 // pool is the connection pool towards one cloud; connect bounds the dial and the TLS

@@ -149,3 +149,37 @@ func TestOneBoundPerSP(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// No client follows a redirect: the token and a POST's body stay with the cloud
+// they were meant for, and the 3xx itself comes back.
+func TestNoClientFollowsARedirect(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v3/users", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	cfg := load(t, "[DEFAULT]\nservice_providers = default, remote1\n"+
+		"[sp_default]\nimage_endpoint = http://a:1\nvolume_endpoint = http://a:2\n"+
+		"[sp_remote1]\nimage_endpoint = http://a:1\nvolume_endpoint = http://a:2\n")
+	sp, _ := cfg.SP("remote1")
+	for name, client := range each(httpclient.New(cfg), sp) {
+		if name == "Transport" {
+			continue // a round tripper follows nothing; the client wrapping it here would
+		}
+		req, _ := http.NewRequest(http.MethodPost, redirecting.URL+"/v3/auth/tokens", strings.NewReader(`{"auth": {}}`))
+		req.Header.Set("X-Auth-Token", "secret")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect {
+			t.Errorf("%s: %d, want the 307 itself", name, resp.StatusCode)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("a redirect was followed %d times", n)
+	}
+}
