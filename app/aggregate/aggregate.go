@@ -215,7 +215,22 @@ type stream struct {
 	after   Item // for a plain marker: items up to this one are skipped
 	limit   int
 	failed  bool
+	// pages counts the pages read in this call; ids, the ids they held.
+	pages int
+	ids   map[string]bool
 }
+
+// Bounds on what one client call costs each source: a source that ignores the
+// marker, or answers the same items again, would otherwise be paged until the
+// request's deadline.
+const (
+	// maxPages is the most pages read from one source for one merged page.
+	maxPages = 20
+	// seekPage is the page size while skipping what sorts before a plain marker:
+	// Glance's and Cinder's default most, so that skipping a cloud of items costs
+	// pages of them, not one call each.
+	seekPage = 1000
+)
 
 // Merge returns one page of limit items after marker (a marker this package
 // issued, or a plain id of an item in one of the sources). Items with the same id
@@ -297,17 +312,27 @@ func Merge(ctx context.Context, sources []Source, keys []SortKey, limit int, mar
 	return res, nil
 }
 
-// fill reads the source's next page; a failing source drops out of this list.
+// fill reads the source's next page; a failing source drops out of this list, and
+// so does one that makes no progress: it answers an item it answered before, or
+// needs more than maxPages pages.
 func (s *stream) fill(ctx context.Context, keys []SortKey) {
 	for s.more && len(s.buf) == 0 {
+		if s.pages == maxPages {
+			s.failed, s.more = true, false
+			return
+		}
+		s.pages++
 		marker := s.fetched
-		items, err := s.src.Page(ctx, marker, s.limit)
+		size := s.limit
+		if s.after != nil {
+			size = max(size, seekPage)
+		}
+		items, err := s.src.Page(ctx, marker, size)
 		if err != nil {
 			s.failed, s.more = true, false
 			return
 		}
-		// A source that answers with its marker item again (or ignores the marker)
-		// must not make the list go round in circles.
+		// Some sources answer with their marker item again; that one is no loop.
 		if marker != "" && len(items) > 0 && items[0].ID() == marker {
 			items = items[1:]
 			if len(items) == 0 {
@@ -315,7 +340,20 @@ func (s *stream) fill(ctx context.Context, keys []SortKey) {
 				return
 			}
 		}
-		s.more = len(items) > 0 && len(items) >= s.limit
+		if len(items) > size {
+			items = items[:size] // more than asked for is not the page's to hold
+		}
+		if s.ids == nil {
+			s.ids = map[string]bool{}
+		}
+		for _, it := range items {
+			if s.ids[it.ID()] {
+				s.failed, s.more, s.buf = true, false, nil
+				return
+			}
+			s.ids[it.ID()] = true
+		}
+		s.more = len(items) > 0 && len(items) >= size
 		for _, it := range items {
 			s.fetched = it.ID()
 			if s.after != nil && compare(it, s.after, keys) <= 0 {

@@ -279,3 +279,56 @@ func TestASourceIgnoringMarkersEnds(t *testing.T) {
 		t.Fatalf("%d items listed from a source of 2", seen)
 	}
 }
+
+// ignoring answers its first page whatever the marker, as a broken or hostile
+// source may.
+type ignoring struct{ fakeSource }
+
+func (f *ignoring) Page(ctx context.Context, _ string, limit int) ([]Item, error) {
+	return f.fakeSource.Page(ctx, "", limit)
+}
+
+func numbered(prefix string, n int) []Item {
+	out := make([]Item, n)
+	for i := range out {
+		out[i] = Item{"id": fmt.Sprintf("%s%05d", prefix, i), "created_at": fmt.Sprintf("2026-01-01T00:00:%05d", i)}
+	}
+	return out
+}
+
+func TestASourceThatIgnoresTheMarkerIsStopped(t *testing.T) {
+	bad := &ignoring{fakeSource{key: "remote1/p", sp: "remote1", items: numbered("b", 20)}}
+	good := &fakeSource{key: "default/p", sp: "default", items: []Item{{"id": "old", "created_at": "2025-01-01T00:00:00"}}}
+	keys := []SortKey{{Key: "created_at", Desc: true}}
+	bad.keys, good.keys = tiebreak(keys), tiebreak(keys)
+	res, err := Merge(context.Background(), []Source{bad, good}, keys, 8, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.pages > 2 || !reflect.DeepEqual(res.Skipped, []string{"remote1"}) {
+		t.Fatalf("%d pages from a source that ignores markers, skipped %v", bad.pages, res.Skipped)
+	}
+	seen := map[string]bool{}
+	for _, it := range res.Items {
+		if seen[it.ID()] {
+			t.Fatalf("%s listed twice", it.ID())
+		}
+		seen[it.ID()] = true
+	}
+}
+
+// A plain marker that sorts after a whole cloud makes that cloud skip every item;
+// with limit=1 that took a call per item.
+func TestSkippingToAPlainMarkerReadsLargePages(t *testing.T) {
+	keys := []SortKey{{Key: "created_at"}}
+	big := &fakeSource{key: "remote1/p", sp: "remote1", items: numbered("a", 5000), keys: tiebreak(keys)}
+	other := &fakeSource{key: "default/p", sp: "default", keys: tiebreak(keys),
+		items: []Item{{"id": "last", "created_at": "2027-01-01T00:00:00"}, {"id": "after", "created_at": "2027-01-02T00:00:00"}}}
+	res, err := Merge(context.Background(), []Source{big, other}, keys, 1, "last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 1 || res.Items[0].ID() != "after" || big.pages > 6 {
+		t.Fatalf("items %v after %d pages of the large source", res.Items, big.pages)
+	}
+}
