@@ -15,7 +15,6 @@ import (
 
 	"mixmatch/app/aggregate"
 	"mixmatch/app/apierr"
-	"mixmatch/app/config"
 	"mixmatch/app/httpclient"
 	"mixmatch/app/keystone"
 	"mixmatch/app/reqinfo"
@@ -69,13 +68,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		}
 	}
 	var sources []aggregate.Source
-	skip := proxyList(r.Header)
-	var sps []*config.SP
-	for _, sp := range p.cfg.SPs {
-		if sp.Enabled(info.Service) && !skip[sp.SPName] {
-			sps = append(sps, sp)
-		}
-	}
+	sps := p.byPrecedence(info.Service, proxyList(r.Header))
 	for _, targets := range p.allCandidates(r.Context(), sps, info, user, userToken) {
 		for _, t := range targets {
 			sources = append(sources, &listSource{p: p, t: t, r: r, coll: c, query: base, summary: summary})

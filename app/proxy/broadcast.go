@@ -22,43 +22,97 @@ import (
 )
 
 // broadcast asks every enabled SP, in every project the user has there, for the
-// resource at once; the first 2xx wins and the others are cancelled. Ids are unique,
-// so at most one cloud holds it. The winner is recorded when the real call succeeds.
-// Each SP is searched on its own, so one whose Keystone hangs delays no other.
+// resource at once. Several clouds may hold one id (operators copy public images
+// and keep their ids): the local cloud's copy wins, then the first in
+// service_providers. A hit waits for the clouds before it in that order, at most
+// precedenceWait once it is in hand; it is recorded only when all of them said
+// they do not hold the id, so a slow local cloud costs no wrong row. Each SP is
+// searched on its own, so one whose Keystone hangs delays no other past that.
 func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, skip map[string]bool) (*target, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
 	defer cancel()
 	type result struct {
+		i      int
 		t      *target
-		sp     string
 		status int // 0: nothing was asked
 	}
-	var sps []*config.SP
-	for _, sp := range p.cfg.SPs {
-		if sp.Enabled(info.Service) && !skip[sp.SPName] {
-			sps = append(sps, sp)
-		}
-	}
+	sps := p.byPrecedence(info.Service, skip)
 	results := make(chan result, len(sps))
-	for _, sp := range sps {
+	for i, sp := range sps {
 		go func() {
 			t, status := p.search(ctx, r, p.candidates(ctx, sp, info, user, userToken))
-			results <- result{t, sp.Name, status}
+			results <- result{i, t, status}
 		}()
 	}
+	found := make([]*target, len(sps))
+	answered := make([]bool, len(sps))
 	statuses := map[string]int{}
-	for range sps {
-		res := <-results
-		if res.t != nil {
-			cancel() // the other searches are moot
-			res.t.learn = true
-			return res.t, nil
+	// best is the hit of highest precedence, and whether every SP before it answered.
+	best := func() (*target, bool) {
+		for i := range sps {
+			if found[i] != nil {
+				return found[i], true
+			}
+			if !answered[i] {
+				for _, t := range found[i+1:] {
+					if t != nil {
+						return t, false
+					}
+				}
+				return nil, false
+			}
 		}
-		if res.status != 0 {
-			statuses[res.sp] = res.status
+		return nil, false
+	}
+	var grace <-chan time.Time
+	for pending := len(sps); pending > 0; {
+		select {
+		case res := <-results:
+			pending--
+			answered[res.i], found[res.i] = true, res.t
+			if res.t == nil && res.status != 0 {
+				statuses[sps[res.i].Name] = res.status
+			}
+		case <-grace:
+			t, _ := best()
+			cancel()
+			p.logger.Info("broadcast: a cloud of higher precedence did not answer in time; the hit is not recorded",
+				"type", info.ResourceType, "id", info.ResourceID, "sp", t.sp.Name)
+			return t, nil
+		}
+		t, decided := best()
+		if decided {
+			cancel() // the other searches are moot
+			t.learn = true
+			return t, nil
+		}
+		if t != nil && grace == nil {
+			timer := time.NewTimer(precedenceWait)
+			defer timer.Stop()
+			grace = timer.C
 		}
 	}
 	return nil, summarize(info, statuses)
+}
+
+// precedenceWait bounds how long a broadcast hit waits for the clouds that come
+// before it.
+const precedenceWait = 500 * time.Millisecond
+
+// byPrecedence lists the SPs enabled for a service that a call may still go to:
+// the local cloud first, then the order of service_providers.
+func (p *Proxy) byPrecedence(service string, skip map[string]bool) []*config.SP {
+	var sps []*config.SP
+	for _, sp := range p.cfg.SPs {
+		if sp.Enabled(service) && !skip[sp.SPName] {
+			if sp.Local() {
+				sps = append([]*config.SP{sp}, sps...)
+			} else {
+				sps = append(sps, sp)
+			}
+		}
+	}
+	return sps
 }
 
 // search probes one SP's candidates at once: the first 2xx, else the status to

@@ -373,7 +373,16 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 		defer close(done)
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnTimeout)
 		defer cancel()
-		if err := p.store.Upsert(wctx, m); err != nil {
+		err := p.store.Learn(wctx, m)
+		if errors.Is(err, store.ErrHeldElsewhere) {
+			// A create answer or a broadcast hit never moves a row: a user can choose
+			// a Glance image's id, and an SP can claim any id.
+			p.logger.Warn("mapping not recorded: the table names another service provider", "type", m.ResourceType,
+				"id", id, "sp", m.ResourceSP, "source", source, "error", err)
+			p.metrics.Conflicts.WithLabelValues(source).Inc()
+			return
+		}
+		if err != nil {
 			p.logger.Warn("could not record a mapping", "type", m.ResourceType, "id", id, "sp", m.ResourceSP, "error", err)
 			return
 		}

@@ -79,6 +79,7 @@ type setupConfig struct {
 	atSP          map[string][]string
 	tls           map[string]*tls.Config
 	checks        map[string]func(token string) (string, bool)
+	virtual       map[string]bool
 	endpoints     map[string]string
 	connection    string
 	deps          proxy.Deps
@@ -116,6 +117,10 @@ func withTokenCheck(sp string, check func(token string) (project string, ok bool
 	return func(c *setupConfig) { c.checks[sp] = check }
 }
 
+// withLyingCloud makes an SP's cloud claim to hold every id it is asked for, as
+// a malicious or broken SP may.
+func withLyingCloud(sp string) option { return func(c *setupConfig) { c.virtual[sp] = true } }
+
 // withEndpoint puts an SP at url, a server of the test's own, instead of a fake cloud.
 func withEndpoint(sp, url string) option { return func(c *setupConfig) { c.endpoints[sp] = url } }
 
@@ -134,7 +139,7 @@ func withMetrics(m *metrics.Set) option { return func(c *setupConfig) { c.deps.M
 
 func newSetup(t testing.TB, options ...option) *setup {
 	c := setupConfig{sps: []string{"default", "remote1", "remote2"}, atSP: map[string][]string{}, tls: map[string]*tls.Config{},
-		checks: map[string]func(string) (string, bool){}, endpoints: map[string]string{}, deps: proxy.Deps{Auth: testAuth(), Logger: slog.New(slog.DiscardHandler), Tokens: tokens{}}}
+		checks: map[string]func(string) (string, bool){}, endpoints: map[string]string{}, virtual: map[string]bool{}, deps: proxy.Deps{Auth: testAuth(), Logger: slog.New(slog.DiscardHandler), Tokens: tokens{}}}
 	for _, o := range options {
 		o(&c)
 	}
@@ -146,7 +151,11 @@ func newSetup(t testing.TB, options ...option) *setup {
 	for _, name := range c.sps {
 		endpoint, own := c.endpoints[name]
 		if !own {
-			b := fakecloud.New(fakecloud.Options{Name: name, TLS: c.tls[name], Tokens: c.checks[name]})
+			opts := fakecloud.Options{Name: name, TLS: c.tls[name], Tokens: c.checks[name]}
+			if c.virtual[name] {
+				opts.Virtual = func(string, string, string) bool { return true }
+			}
+			b := fakecloud.New(opts)
 			t.Cleanup(b.Close)
 			s.backends[name] = b
 			endpoint = b.URL()
