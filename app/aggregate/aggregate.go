@@ -181,6 +181,9 @@ func encodeMarker(c cursors) string {
 	return markerPrefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// IsMarker reports a marker this package issued (a plain id is not one).
+func IsMarker(m string) bool { _, ok := decodeMarker(m); return ok }
+
 func decodeMarker(m string) (cursors, bool) {
 	if !strings.HasPrefix(m, markerPrefix) {
 		return nil, false

@@ -35,6 +35,7 @@ type Config struct {
 	// Limits on what one call may cost mixmatch.
 	MaxRequestHeaderSize int
 	MaxJSONBodySize      int
+	MaxProjectsPerSP     int
 	RequestTimeout       time.Duration
 
 	Database struct {

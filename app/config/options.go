@@ -265,6 +265,11 @@ var groups = []group{
 				"creates named NAME@SP); a larger one gets a 413. Bodies mixmatch only forwards, "+
 				"such as image data, are streamed and not limited here.",
 			func(c *Config) *int { return &c.MaxJSONBodySize }),
+		intOpt("max_projects_per_sp", 25, 1,
+			"Most projects of one user that a broadcast search or an aggregated list asks at each "+
+				"service provider, in the order the SP lists them. Each costs a K2K token and a call; "+
+				"an SP may list thousands.",
+			func(c *Config) *int { return &c.MaxProjectsPerSP }),
 		secondsOpt("request_timeout", 60, 1,
 			"Longest time mixmatch works on one call before forwarding it or answering it itself: "+
 				"token validation, K2K exchanges, a broadcast search, an aggregated list. Then it "+

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,9 +27,6 @@ import (
 // v1VolumeSummaryKeys are the keys of a Cinder v1 summary list item.
 var v1VolumeSummaryKeys = []string{"attachments", "availability_zone", "bootable", "created_at", "display_description",
 	"display_name", "encrypted", "id", "metadata", "multiattach", "size", "snapshot_id", "source_volid", "status", "volume_type"}
-
-// maxListPage bounds the JSON of one upstream page the proxy reads itself.
-const maxListPage = 32 << 20
 
 // SkippedHeader names the SPs an aggregated list lacks because they failed.
 const SkippedHeader = "MM-Skipped-Service-Providers"
@@ -60,6 +58,11 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		limit = min(n, svc.MaxLimit)
 	}
 	marker := q.Get("marker")
+	if !aggregate.IsMarker(marker) && marker != "" && !idRE.MatchString(marker) {
+		// A plain marker is looked up as a member at every SP: it goes into a path.
+		p.respond(w, r, apierr.New(http.StatusBadRequest, "marker %q is not an id", marker))
+		return
+	}
 	summary := c.Detail && len(info.Rest) == 0
 	base := url.Values{}
 	for k, v := range q {
@@ -136,6 +139,10 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	json.NewEncoder(w).Encode(body)
 }
 
+// idRE is what an id from a query string or a body may be before mixmatch puts it
+// into a path: no separators, no dot segments, nothing to escape.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_:-]{0,254}$`)
+
 func allSkipped(sources []aggregate.Source, skipped []string) bool {
 	failed := map[string]bool{}
 	for _, name := range skipped {
@@ -204,22 +211,19 @@ func (s *listSource) Page(ctx context.Context, marker string, limit int) ([]aggr
 	if marker != "" {
 		q.Set("marker", marker)
 	}
-	var body map[string]json.RawMessage
-	if err := s.get(ctx, path, q, &body); err != nil {
-		return nil, err
-	}
 	var items []aggregate.Item
-	if err := decode(body[s.coll.ListKey], &items); err != nil {
-		return nil, err
-	}
-	return items, nil
+	err := s.get(ctx, path, q, pageBytes(limit), func(r io.Reader) (err error) {
+		items, err = readList(r, s.coll.ListKey, limit)
+		return err
+	})
+	return items, err
 }
 
 func (s *listSource) Find(ctx context.Context, id string) (aggregate.Item, bool, error) {
 	member := s.t.info
 	member.ResourceID = id
 	var body map[string]json.RawMessage
-	err := s.get(ctx, memberPath(member), nil, &body)
+	err := s.get(ctx, memberPath(member), nil, pageBytes(1), func(r io.Reader) error { return decodeFrom(r, &body) })
 	var se *statusError
 	if errors.As(err, &se) && se.status == http.StatusNotFound {
 		return nil, false, nil
@@ -236,7 +240,8 @@ type statusError struct{ status int }
 
 func (e *statusError) Error() string { return fmt.Sprintf("status %d", e.status) }
 
-func (s *listSource) get(ctx context.Context, path string, q url.Values, out any) error {
+// get reads one answer of the source's SP with read, at most bound bytes of it.
+func (s *listSource) get(ctx context.Context, path string, q url.Values, bound int64, read func(io.Reader) error) error {
 	if s.t.token == "" {
 		return errors.New("no token at this service provider")
 	}
@@ -271,18 +276,20 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, out any
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		return &statusError{resp.StatusCode}
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxListPage+1))
-	if err != nil {
+	lr := &io.LimitedReader{R: resp.Body, N: bound}
+	if err := read(lr); err != nil {
+		if lr.N == 0 {
+			return fmt.Errorf("%w (%d bytes)", errPageTooLarge, bound)
+		}
 		return err
 	}
-	if len(raw) > maxListPage {
-		return fmt.Errorf("a list page larger than %d bytes", maxListPage)
-	}
-	return decode(raw, out)
+	return nil
 }
 
-func decode(raw []byte, out any) error {
-	d := json.NewDecoder(bytes.NewReader(raw))
+func decode(raw []byte, out any) error { return decodeFrom(bytes.NewReader(raw), out) }
+
+func decodeFrom(r io.Reader, out any) error {
+	d := json.NewDecoder(r)
 	d.UseNumber()
 	return d.Decode(out)
 }

@@ -175,6 +175,11 @@ func (p *Proxy) candidates(ctx context.Context, sp *config.SP, info reqinfo.Requ
 		p.logger.Warn("broadcast: no projects at a service provider", "sp", sp.Name, "error", err)
 		return []*target{{sp: sp, info: info}} // probed without a token: reported, never used
 	}
+	if n := p.cfg.MaxProjectsPerSP; n > 0 && len(projects) > n {
+		p.logger.Info("asking only the first projects of the user at a service provider", "sp", sp.Name,
+			"projects", len(projects), "max_projects_per_sp", n)
+		projects = projects[:n]
+	}
 	var out []*target
 	for _, pr := range projects {
 		s, err := p.tokens.Token(ctx, sp, user, userToken, pr.ID)
