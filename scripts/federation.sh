@@ -117,8 +117,13 @@ enabled_services = image, volume
 EOF
 bin/mixmatch-manage --config-file "$dir/mixmatch.conf" db_sync >/dev/null
 chmod 755 "$dir"
+# Each worker serves its metrics and detailed health check on a loopback port of
+# its own: operators only, never through Apache.
+metrics_ports=()
 for i in 1 2; do
-	bin/mixmatch-fcgi --config-file "$dir/mixmatch.conf" --fcgi "unix:$dir/fcgi-$i.sock" 2>"$dir/worker-$i.log" &
+	metrics_ports[i]=$(free_port)
+	bin/mixmatch-fcgi --config-file "$dir/mixmatch.conf" --fcgi "unix:$dir/fcgi-$i.sock" \
+		--metrics "127.0.0.1:${metrics_ports[i]}" 2>"$dir/worker-$i.log" &
 	echo $! >"$dir/worker-$i.pid"
 	until_ready 30 test -S "$dir/fcgi-$i.sock"
 	chmod 666 "$dir/fcgi-$i.sock" # Apache's children run as www-data
@@ -164,6 +169,7 @@ trap - ERR
 
 {
 	echo "MIXMATCH_URL=$mixmatch"
+	echo "MIXMATCH_METRICS_URL=http://127.0.0.1:${metrics_ports[1]}"
 	echo "MIXMATCH_CONF=$dir/mixmatch.conf"
 	echo "GLANCE_URL=$GLANCE_URL"
 	echo "REMOTE_VOLUME=$remote_volume"
