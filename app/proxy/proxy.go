@@ -137,9 +137,12 @@ type ctxKey struct{}
 var errRefusedToken = errors.New("the service provider refused a cached K2K token")
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	info, err := reqinfo.Parse(r.URL.Path)
+	info, err := reqinfo.Parse(r.URL.EscapedPath())
+	if errors.Is(err, reqinfo.ErrNotProxied) {
+		err = apierr.New(http.StatusNotFound, "%s", err)
+	}
 	if err != nil {
-		p.respond(w, r, apierr.New(http.StatusNotFound, "%s", err))
+		p.respond(w, r, err)
 		return
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
