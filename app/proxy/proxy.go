@@ -145,6 +145,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.respond(w, r, err)
 		return
 	}
+	if len(p.byPrecedence(info.Service, nil)) == 0 {
+		// Not a 502 (nothing failed) nor an empty list (nothing was asked).
+		p.respond(w, r, apierr.New(http.StatusNotFound, "no service provider offers /%s (enabled_services)", info.Service))
+		return
+	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
 		versions.Write(w, r, info.Service, p.cfg.APIVersions[info.Service])

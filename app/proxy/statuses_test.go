@@ -42,3 +42,17 @@ func TestMalformedPathsAre400(t *testing.T) {
 		}
 	}
 }
+
+// A service no SP enables is as absent as one mixmatch does not know.
+func TestAServiceNoSPOffersIsA404(t *testing.T) {
+	for _, s := range []*setup{newAggregatingSetup(t), newSetup(t, withBroadcast())} {
+		for _, path := range []string{"/network/v2.0/networks", "/network/v2.0/networks/" + imageID, "/network", "/network/v2.0"} {
+			wantJSONError(t, path, s.do(t, "GET", path, nil), 404)
+		}
+		for name, b := range s.backends {
+			if n := len(b.Received()); n != 0 {
+				t.Fatalf("%s was asked %d times", name, n)
+			}
+		}
+	}
+}
