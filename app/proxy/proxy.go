@@ -128,6 +128,9 @@ type target struct {
 	userToken string
 	// retried: the call was sent again after the SP refused a cached token.
 	retried bool
+	// answer, when set, is the SP's answer to this call, already in hand: it is
+	// replayed instead of asked for again.
+	answer *answer
 }
 
 type ctxKey struct{}
@@ -271,7 +274,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	reqlog.SetTarget(r.Context(), t.sp.Name)
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
 	defer cancel()
-	p.reverse[t.sp.Name].ServeHTTP(w, r.WithContext(ctx))
+	rp := p.reverse[t.sp.Name]
+	if t.answer != nil {
+		replay := *rp
+		replay.Transport = t.answer
+		rp, t.start = &replay, t.answer.start
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {

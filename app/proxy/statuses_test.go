@@ -1,8 +1,12 @@
 package proxy_test
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
+
+	"mixmatch/app/proxy"
 )
 
 // Glance and Cinder route no collection with a trailing slash (404): such a call is
@@ -54,5 +58,82 @@ func TestAServiceNoSPOffersIsA404(t *testing.T) {
 				t.Fatalf("%s was asked %d times", name, n)
 			}
 		}
+	}
+}
+
+// A list the clouds refuse as written is their refusal, the first by precedence:
+// the query is wrong for every cloud, so a list without one would hide it, and
+// an empty 200 (or a 502) would lie about it.
+func TestAListTheCloudsRefuseIsTheirAnswer(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, tc := range []struct {
+		path   string
+		status int
+		says   string
+	}{
+		{"/image/v2/images?visibility=bogus", 400, "Invalid visibility value: bogus"},
+		{"/image/v2/images?member_status=maybe&limit=2", 400, "Invalid status: maybe"},
+		{"/image/v9/images", 404, "The resource could not be found."},
+		{"/volume/v3/8a1e/volumes/detail?colour=red", 400, "Invalid filters colour are found in query options."},
+		{"/volume/v3/8a1e/snapshots?sort_key=bootable", 400, "Invalid input received: Invalid sort key"},
+	} {
+		rec := s.do(t, "GET", tc.path, nil)
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.says) ||
+			rec.Header().Get(proxy.SkippedHeader) != "" || rec.Header().Get("X-Openstack-Request-Id") != "req-default" {
+			t.Errorf("GET %s: %d %v %s, want the local cloud's %d", tc.path, rec.Code, rec.Header(), rec.Body, tc.status)
+		}
+	}
+
+	// One cloud's refusal is everyone's; the local cloud's comes first.
+	s.backends["remote2"].FailNext(1, http.StatusConflict)
+	rec := s.do(t, "GET", "/image/v2/images", nil)
+	if rec.Code != 409 || !strings.Contains(rec.Body.String(), "fault switch") || rec.Header().Get("X-Openstack-Request-Id") != "req-remote2" {
+		t.Fatalf("remote2 refused: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	s.backends["default"].FailNext(1, http.StatusForbidden)
+	s.backends["remote1"].FailNext(1, http.StatusConflict)
+	if rec := s.do(t, "GET", "/image/v2/images", nil); rec.Code != 403 || rec.Header().Get("X-Openstack-Request-Id") != "req-default" {
+		t.Fatalf("default and remote1 refused: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	s.backends["default"].FailNext(1, http.StatusInternalServerError)
+	s.backends["remote1"].FailNext(1, http.StatusBadRequest)
+	if rec := s.do(t, "GET", "/image/v2/images", nil); rec.Code != 400 || rec.Header().Get("X-Openstack-Request-Id") != "req-remote1" {
+		t.Fatalf("default failed, remote1 refused: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+
+	// A refused K2K token, a timeout and throttling are the SP failing, not the query.
+	for _, status := range []int{http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusTooManyRequests} {
+		s.backends["remote1"].FailNext(1, status)
+		rec := s.do(t, "GET", "/image/v2/images", nil)
+		if rec.Code != 200 || rec.Header().Get(proxy.SkippedHeader) != "remote1" || strings.Count(rec.Body.String(), `"id"`) != 6 {
+			t.Errorf("remote1 answered %d: %d %v %s", status, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+}
+
+// When every cloud refuses the call itself, the client reads why: the first refusal
+// by precedence, status and body, as the cloud sent it.
+func TestABroadcastEveryCloudRefusesIsTheirAnswer(t *testing.T) {
+	s := newSetup(t, withBroadcast())
+	for _, name := range []string{"default", "remote1", "remote2"} {
+		s.backends[name].FailNext(1, http.StatusForbidden)
+		s.backends[name].SetHeader("Set-Cookie", "kept=no")
+	}
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), "fault switch") || rec.Header().Get("X-Openstack-Request-Id") != "req-default" ||
+		rec.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("all 403: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	s.backends["default"].FailNext(1, http.StatusConflict)
+	s.backends["remote1"].FailNext(1, http.StatusBadRequest)
+	s.backends["remote2"].FailNext(1, http.StatusBadRequest)
+	if rec := s.do(t, "DELETE", "/image/v2/images/"+imageID, nil); rec.Code != 409 || rec.Header().Get("X-Openstack-Request-Id") != "req-default" {
+		t.Fatalf("409, 400, 400: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	// Not found here and refused there is no answer about the call itself.
+	s.backends["remote1"].FailNext(1, http.StatusBadRequest)
+	wantJSONError(t, "404, 400, 404", s.do(t, "GET", "/image/v2/images/"+imageID, nil), 500)
+	if _, err := s.store.Find(context.Background(), "images", imageID); err == nil {
+		t.Fatal("a refusal was learned as a hit")
 	}
 }
