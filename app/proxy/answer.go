@@ -20,9 +20,13 @@ type answer struct {
 	start time.Time
 }
 
-// maxKeptError bounds an error body kept to be replayed: the services' are a few
-// hundred bytes; past it the SP counts as failed.
-const maxKeptError = 64 << 10
+// Bounds on an answer kept to be replayed: a member's document (a Glance image with
+// many properties is a few KiB; past the bound the call is forwarded again), and an
+// error body (the services' are a few hundred bytes; past it the SP counts as failed).
+const (
+	maxKeptMember = 1 << 20
+	maxKeptError  = 64 << 10
+)
 
 // readAnswer keeps resp when its body is at most limit bytes; nil otherwise.
 func readAnswer(resp *http.Response, start time.Time, limit int64) *answer {

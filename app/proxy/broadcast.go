@@ -38,9 +38,10 @@ func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.
 	}
 	sps := p.byPrecedence(info.Service, skip)
 	results := make(chan result, len(sps))
+	keep := reusable(r, info)
 	for i, sp := range sps {
 		go func() {
-			t, status := p.search(ctx, r, p.candidates(ctx, sp, info, user, userToken))
+			t, status := p.search(ctx, r, p.candidates(ctx, sp, info, user, userToken), keep)
 			results <- result{i, t, status}
 		}()
 	}
@@ -121,6 +122,14 @@ func refusedByAll(missed []*target, statuses map[string]int) *target {
 	return nil
 }
 
+// reusable: the call is the GET a probe makes, so a probe's 2xx is its answer, and
+// the winning SP need not be asked twice. A conditional, ranged or filtered GET is
+// not: the probe asks for the whole document.
+func reusable(r *http.Request, info reqinfo.Request) bool {
+	return r.Method == http.MethodGet && len(info.Rest) == 0 && r.URL.RawQuery == "" && replayable(r) &&
+		r.Header.Get("Range") == "" && r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == ""
+}
+
 // precedenceWait bounds how long a broadcast hit waits for the clouds that come
 // before it.
 const precedenceWait = 500 * time.Millisecond
@@ -144,7 +153,7 @@ func (p *Proxy) byPrecedence(service string, skip map[string]bool) []*config.SP 
 // search probes one SP's candidates at once: the first 2xx, else the status to
 // report for the SP (any answer other than 404 says more than a 404), each with
 // the candidate that got it.
-func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*target) (*target, int) {
+func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*target, keep bool) (*target, int) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -153,7 +162,7 @@ func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*targe
 	}
 	results := make(chan result, len(candidates))
 	for _, t := range candidates {
-		go func() { results <- result{t, p.probe(ctx, r, t)} }()
+		go func() { results <- result{t, p.probe(ctx, r, t, keep)} }()
 	}
 	var reported *target
 	status := 0
@@ -221,9 +230,9 @@ func (p *Proxy) candidates(ctx context.Context, sp *config.SP, info reqinfo.Requ
 }
 
 // probe GETs the resource itself at a candidate and returns the status. It keeps
-// the answer in t when it may be the client's: a refusal of the call (clientError)
-// that is not a 404.
-func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
+// the answer in t when it may be the client's: a 2xx when keep says the call is
+// this same GET, a refusal of the call (clientError) that is not a 404.
+func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target, keep bool) int {
 	if t.token == "" {
 		return http.StatusBadGateway
 	}
@@ -255,7 +264,10 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 		}
 		return http.StatusBadGateway
 	}
-	if clientError(resp.StatusCode) && resp.StatusCode != http.StatusNotFound {
+	switch {
+	case resp.StatusCode/100 == 2 && keep:
+		t.answer = readAnswer(resp, start, maxKeptMember)
+	case clientError(resp.StatusCode) && resp.StatusCode != http.StatusNotFound:
 		t.answer = readAnswer(resp, start, maxKeptError)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/proxy"
 )
 
@@ -135,5 +136,56 @@ func TestABroadcastEveryCloudRefusesIsTheirAnswer(t *testing.T) {
 	wantJSONError(t, "404, 400, 404", s.do(t, "GET", "/image/v2/images/"+imageID, nil), 500)
 	if _, err := s.store.Find(context.Background(), "images", imageID); err == nil {
 		t.Fatal("a refusal was learned as a hit")
+	}
+}
+
+// The probe of a broadcast is the call itself when the call is a plain GET of the
+// member: its answer is the client's, and the winning SP is asked once.
+func TestABroadcastHitIsAnsweredFromTheProbe(t *testing.T) {
+	s := newSetup(t, withBroadcast())
+	b := s.backends["remote2"]
+	b.Add(fakecloud.Images, "", imageID, map[string]any{"name": "cirros"})
+	b.SetHeader("Set-Cookie", "backend=secret")
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"name": "cirros"`) || rec.Header().Get("Content-Type") != "application/json" ||
+		rec.Header().Get("X-Openstack-Request-Id") != "req-remote2" || rec.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("%d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if got := b.Received(); len(got) != 1 || got[0].Token != "k2k-token-remote2" {
+		t.Fatalf("remote2 was asked %d times: %+v", len(got), got)
+	}
+	if m, err := s.store.Find(context.Background(), "images", imageID); err != nil || m.ResourceSP != "remote2" {
+		t.Fatalf("learned %+v, %v", m, err)
+	}
+}
+
+// Only the very GET the probe made: a ranged, conditional or filtered GET, another
+// call on the member, or a document too large to keep goes to the winner again.
+func TestABroadcastHitIsAskedAgainWhenTheProbeIsNotTheCall(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		name, method, path string
+		headers            []string
+		props              map[string]any
+	}{
+		{"conditional", "GET", "", []string{"If-None-Match", `"e1"`}, nil},
+		{"filtered", "GET", "?fields=id", nil, nil},
+		{"sub-resource", "GET", "/members", nil, nil},
+		{"another method", "DELETE", "", nil, nil},
+		{"too large", "GET", "", nil, map[string]any{"description": big}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSetup(t, withBroadcast())
+			b := s.backends["remote2"]
+			b.Add(fakecloud.Images, "", imageID, tc.props)
+			rec := s.do(t, tc.method, "/image/v2/images/"+imageID+tc.path, nil, tc.headers...)
+			got := b.Received()
+			if rec.Code/100 != 2 || len(got) != 2 || got[1].Method != tc.method {
+				t.Fatalf("%d (%d bytes); remote2 got %d calls", rec.Code, rec.Body.Len(), len(got))
+			}
+			if tc.props != nil && !strings.Contains(rec.Body.String(), big) {
+				t.Fatal("the large document was cut")
+			}
+		})
 	}
 }
