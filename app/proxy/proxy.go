@@ -206,7 +206,11 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 		}
 		return at(sp, r.Header.Get("MM-PROJECT-ID")), nil
 	}
-	if info.ResourceID != "" {
+	// What every cloud has its own of (volume types, Glance tasks, schemas) is the
+	// local cloud's to answer: a remote cloud's copy is no resource of the user. A
+	// type the table does not know may be one, and is searched for.
+	c, known := services.Lookup(info.Service, info.ResourceType)
+	if info.ResourceID != "" && (!known || c.PerCloud) {
 		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
 		if err == nil {
 			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {

@@ -189,3 +189,21 @@ func TestABroadcastHitIsAskedAgainWhenTheProbeIsNotTheCall(t *testing.T) {
 		})
 	}
 }
+
+// Definitions every cloud has its own of are the local cloud's, never searched for.
+func TestDefinitionsAreNotBroadcast(t *testing.T) {
+	s := newSetup(t, withBroadcast())
+	for _, path := range []string{"/volume/v3/8a1e/types/" + imageID, "/volume/v3/8a1e/qos-specs/" + imageID,
+		"/volume/v3/8a1e/messages/" + imageID, "/image/v2/tasks/" + imageID} {
+		s.do(t, "GET", path, nil)
+		got := s.backends["default"].Received()
+		if want := strings.TrimPrefix(path, "/"+strings.Split(path, "/")[1]); len(got) == 0 || got[len(got)-1].Path != want {
+			t.Fatalf("GET %s: the local cloud got %+v", path, got)
+		}
+	}
+	for _, name := range []string{"remote1", "remote2"} {
+		if got := s.backends[name].Received(); len(got) != 0 {
+			t.Fatalf("%s was asked: %+v", name, got)
+		}
+	}
+}
