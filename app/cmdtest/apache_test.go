@@ -247,4 +247,36 @@ Include %[4]s
 	if resp.StatusCode != 404 || !strings.Contains(string(b), `"code":404`) {
 		t.Fatalf("404 through Apache: %d %s", resp.StatusCode, b)
 	}
+
+	// Apache resolves dot segments and merges slashes for its own routing only, and
+	// lets escaped slashes through (AllowEncodedSlashes NoDecode): the worker reads
+	// the path as written and answers as under --http. A % that starts no escape is
+	// Apache's own 400, an HTML one: no worker sees it.
+	for _, path := range []string{"/image/v2/../v2/images", "/image//v2/images", "/image/v2/images/%2e%2e/x",
+		"/volume/v3/8a1e/volumes/x%2Fy"} {
+		if code, body := rawGet(t, fmt.Sprintf("127.0.0.1:%d", port), path); code != 400 || !strings.Contains(body, `"code":400`) {
+			t.Errorf("%s through Apache: %d %s, want the worker's JSON 400", path, code, body)
+		}
+	}
+	if code, _ := rawGet(t, fmt.Sprintf("127.0.0.1:%d", port), "/image/v2/images/%zz"); code != 400 {
+		t.Errorf("%%zz through Apache: %d, want Apache's 400", code)
+	}
+}
+
+// rawGet sends a request line as written: Go's client would refuse some of them.
+func rawGet(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: user-token\r\nConnection: close\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

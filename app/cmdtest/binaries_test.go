@@ -170,6 +170,14 @@ func TestWorkerServesAndStopsOnSIGTERM(t *testing.T) {
 		}
 	}
 
+	// No path is redirected to a cleaned one: what the services would not read as
+	// written is a JSON 400, as through Apache (apache_test.go).
+	for _, path := range []string{"/image/v2/../v2/images", "//image/v2/images", "/volume/v3/8a1e/volumes/x%2Fy"} {
+		if code, body := rawGet(t, addr, path); code != 400 || !strings.Contains(body, `"code":400`) {
+			t.Errorf("GET %s: %d %s, want a JSON 400", path, code, body)
+		}
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,14 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/config"
 	"mixmatch/app/services"
 )
 
 // Name routing: a create whose name ends in @<sp> goes to that service provider,
 // with the suffix removed from the name the SP receives, unless MM-SERVICE-PROVIDER
-// already says where. A suffix that names no SP enabled for the service is part of
-// the name.
+// already says where. A suffix that names no SP is part of the name (see split).
 func registerNameRouting(r *mux.Router, cfg *config.Config, next http.Handler) {
 	nr := &nameRouting{cfg: cfg, next: next}
 	for _, svc := range services.All() {
@@ -50,7 +50,12 @@ func (nr *nameRouting) handler(service string, c *services.Collection) http.Hand
 		}
 		// The body of a create named in a header is the data, streamed.
 		if name := r.Header.Get(c.NameHeader); c.NameHeader != "" && name != "" {
-			if base, sp := nr.split(name, service); sp != "" {
+			base, sp, err := nr.split(name, service)
+			if err != nil {
+				apierr.Respond(w, r, nil, err)
+				return
+			}
+			if sp != "" {
 				r.Header.Set(c.NameHeader, base)
 				r.Header.Set("MM-SERVICE-PROVIDER", sp)
 			}
@@ -78,7 +83,12 @@ func (nr *nameRouting) handler(service string, c *services.Collection) http.Hand
 		}
 		var name string
 		if json.Unmarshal(obj["name"], &name) == nil {
-			if base, sp := nr.split(name, service); sp != "" {
+			base, sp, err := nr.split(name, service)
+			if err != nil {
+				apierr.Respond(w, r, nil, err)
+				return
+			}
+			if sp != "" {
 				obj["name"], _ = json.Marshal(base)
 				if wrapper != "" {
 					body[wrapper], _ = json.Marshal(obj)
@@ -93,13 +103,24 @@ func (nr *nameRouting) handler(service string, c *services.Collection) http.Hand
 }
 
 // split cuts "name@sp" when sp is a service provider enabled for the service.
-func (nr *nameRouting) split(name, service string) (string, string) {
+//
+// A suffix that names no service provider is part of the name: names hold @ (an
+// e-mail address, user@host, a release tag), and a misspelt SP cannot be told from
+// them; refusing them would break creates that work without mixmatch. A suffix
+// that names a configured SP which does not serve the service is refused (400),
+// as MM-SERVICE-PROVIDER naming it is: the user meant that cloud, and an operator
+// would not expect the resource in another one, under a name carrying the suffix.
+func (nr *nameRouting) split(name, service string) (string, string, error) {
 	i := strings.LastIndex(name, "@")
 	if i < 0 {
-		return name, ""
+		return name, "", nil
 	}
-	if sp, ok := nr.cfg.SP(name[i+1:]); ok && sp.Enabled(service) {
-		return name[:i], sp.Name
+	sp, ok := nr.cfg.SP(name[i+1:])
+	switch {
+	case !ok:
+		return name, "", nil
+	case !sp.Enabled(service):
+		return "", "", apierr.New(http.StatusBadRequest, "the name ends in @%s, a service provider not enabled for %s", sp.Name, service)
 	}
-	return name, ""
+	return name[:i], sp.Name, nil
 }

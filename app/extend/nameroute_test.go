@@ -71,7 +71,7 @@ func TestNameRouting(t *testing.T) {
 	if json.Unmarshal([]byte(got.body), &vol) != nil || got.sp != "remote1" || vol.Volume.Name != "data" || vol.Volume.Size != 10 {
 		t.Fatalf("volume: %+v", got)
 	}
-	for _, body := range []string{`{"name": "me@example.org"}`, `{"name": "x@netonly"}`, `{"name": "plain"}`} {
+	for _, body := range []string{`{"name": "me@example.org"}`, `{"name": "x@remote9"}`, `{"name": "x@"}`, `{"name": "plain"}`} {
 		post(h, "/image/v2/images", body)
 		if got.sp != "" || got.body != body {
 			t.Fatalf("%s was rerouted: %+v", body, got)
@@ -86,6 +86,25 @@ func TestNameRouting(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	if got.sp != "remote1" || got.v1name != "cirros" || got.body != "image bytes" {
 		t.Fatalf("v1: %+v", got)
+	}
+}
+
+// A name ending in an SP that does not serve the service is no name with an @: the
+// user meant that cloud, and the resource must not land in another.
+func TestNameRoutingToAnSPWithoutTheService(t *testing.T) {
+	h, got := router(t)
+	*got = seen{sp: "untouched"}
+	for _, rec := range []*httptest.ResponseRecorder{
+		post(h, "/image/v2/images", `{"name": "x@netonly"}`),
+		post(h, "/volume/v3/8a1e/volumes", `{"volume": {"name": "x@netonly", "size": 1}}`),
+		post(h, "/image/v1/images", "data", "Content-Type", "application/octet-stream", "X-Image-Meta-Name", "x@netonly"),
+	} {
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), `"code":400`) || !strings.Contains(rec.Body.String(), "netonly") {
+			t.Errorf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	if got.sp != "untouched" {
+		t.Fatalf("the create went on: %+v", got)
 	}
 }
 

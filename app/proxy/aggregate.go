@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"mixmatch/app/aggregate"
 	"mixmatch/app/apierr"
@@ -79,6 +80,10 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	reqlog.SetTarget(r.Context(), "aggregate")
 	res, err := aggregate.Merge(r.Context(), sources, keys, limit, marker)
+	if t := refusal(sources); t != nil {
+		p.forward(w, r, t)
+		return
+	}
 	if errors.Is(err, aggregate.ErrBadRequest) {
 		// The client's own marker or sort keys: its text names nothing internal.
 		p.respond(w, r, apierr.New(http.StatusBadRequest, "%s", err))
@@ -143,6 +148,21 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 // into a path: no separators, no dot segments, nothing to escape.
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_:-]{0,254}$`)
 
+// refusal is the SP that refused the list as the client wrote it, the first by
+// precedence (sources are in that order), with its answer: the query is wrong for
+// every cloud, and a list without that SP's items would hide it.
+func refusal(sources []aggregate.Source) *target {
+	for _, s := range sources {
+		ls := s.(*listSource)
+		if a := ls.refused.Load(); a != nil {
+			t := *ls.t
+			t.answer = a
+			return &t
+		}
+	}
+	return nil
+}
+
 func allSkipped(sources []aggregate.Source, skipped []string) bool {
 	failed := map[string]bool{}
 	for _, name := range skipped {
@@ -184,6 +204,8 @@ type listSource struct {
 	summary bool
 	// busy is set when max_concurrent_requests refused a call to this SP.
 	busy atomic.Bool
+	// refused is the SP's first refusal of a page (clientError).
+	refused atomic.Pointer[answer]
 }
 
 func anyBusy(sources []aggregate.Source) bool {
@@ -216,6 +238,12 @@ func (s *listSource) Page(ctx context.Context, marker string, limit int) ([]aggr
 		items, err = readList(r, s.coll.ListKey, limit)
 		return err
 	})
+	// Only a page: a plain marker's lookup (Find) is refused by every cloud but its
+	// holder.
+	var se *statusError
+	if errors.As(err, &se) && se.answer != nil {
+		s.refused.CompareAndSwap(nil, se.answer)
+	}
 	return items, err
 }
 
@@ -236,7 +264,11 @@ func (s *listSource) Find(ctx context.Context, id string) (aggregate.Item, bool,
 	return it, true, decode(raw, &it)
 }
 
-type statusError struct{ status int }
+// statusError is an answer other than 200; answer is kept when it is a client error.
+type statusError struct {
+	status int
+	answer *answer
+}
 
 func (e *statusError) Error() string { return fmt.Sprintf("status %d", e.status) }
 
@@ -260,6 +292,7 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, bound i
 	if v := s.r.Header.Get("OpenStack-API-Version"); v != "" {
 		req.Header.Set("OpenStack-API-Version", v)
 	}
+	start := time.Now()
 	resp, err := s.p.transports[s.t.sp.Name].RoundTrip(req)
 	if err != nil {
 		if errors.Is(err, httpclient.ErrBusy) {
@@ -273,8 +306,12 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, bound i
 		s.p.tokens.Forget(ctx, s.t.sp, s.t.userToken, s.t.project)
 	}
 	if resp.StatusCode != http.StatusOK {
+		se := &statusError{status: resp.StatusCode}
+		if clientError(resp.StatusCode) {
+			se.answer = readAnswer(resp, start, maxKeptError)
+		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return &statusError{resp.StatusCode}
+		return se
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: bound}
 	if err := read(lr); err != nil {

@@ -38,13 +38,15 @@ func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.
 	}
 	sps := p.byPrecedence(info.Service, skip)
 	results := make(chan result, len(sps))
+	keep := reusable(r, info)
 	for i, sp := range sps {
 		go func() {
-			t, status := p.search(ctx, r, p.candidates(ctx, sp, info, user, userToken))
+			t, status := p.search(ctx, r, p.candidates(ctx, sp, info, user, userToken), keep)
 			results <- result{i, t, status}
 		}()
 	}
 	found := make([]*target, len(sps))
+	missed := make([]*target, len(sps))
 	answered := make([]bool, len(sps))
 	statuses := map[string]int{}
 	// best is the hit of highest precedence, and whether every SP before it answered.
@@ -69,9 +71,11 @@ func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.
 		select {
 		case res := <-results:
 			pending--
-			answered[res.i], found[res.i] = true, res.t
-			if res.t == nil && res.status != 0 {
-				statuses[sps[res.i].Name] = res.status
+			answered[res.i] = true
+			if res.status/100 == 2 {
+				found[res.i] = res.t
+			} else if res.status != 0 {
+				missed[res.i], statuses[sps[res.i].Name] = res.t, res.status
 			}
 		case <-grace:
 			t, _ := best()
@@ -92,7 +96,38 @@ func (p *Proxy) broadcast(r *http.Request, info reqinfo.Request, user *keystone.
 			grace = timer.C
 		}
 	}
+	if t := refusedByAll(missed, statuses); t != nil {
+		return t, nil
+	}
 	return nil, summarize(info, statuses)
+}
+
+// refusedByAll is the candidate whose answer the client gets when every SP asked
+// refused the call itself (a 404 only says the SP does not hold the id): the first
+// by precedence, its answer kept by the probe.
+func refusedByAll(missed []*target, statuses map[string]int) *target {
+	for _, status := range statuses {
+		if !clientError(status) || status == http.StatusNotFound {
+			return nil
+		}
+	}
+	for _, t := range missed {
+		if t != nil {
+			if t.answer == nil {
+				return nil
+			}
+			return t
+		}
+	}
+	return nil
+}
+
+// reusable: the call is the GET a probe makes, so a probe's 2xx is its answer, and
+// the winning SP need not be asked twice. A conditional, ranged or filtered GET is
+// not: the probe asks for the whole document.
+func reusable(r *http.Request, info reqinfo.Request) bool {
+	return r.Method == http.MethodGet && len(info.Rest) == 0 && r.URL.RawQuery == "" && replayable(r) &&
+		r.Header.Get("Range") == "" && r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == ""
 }
 
 // precedenceWait bounds how long a broadcast hit waits for the clouds that come
@@ -116,8 +151,9 @@ func (p *Proxy) byPrecedence(service string, skip map[string]bool) []*config.SP 
 }
 
 // search probes one SP's candidates at once: the first 2xx, else the status to
-// report for the SP (any answer other than 404 says more than a 404).
-func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*target) (*target, int) {
+// report for the SP (any answer other than 404 says more than a 404), each with
+// the candidate that got it.
+func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*target, keep bool) (*target, int) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -126,8 +162,9 @@ func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*targe
 	}
 	results := make(chan result, len(candidates))
 	for _, t := range candidates {
-		go func() { results <- result{t, p.probe(ctx, r, t)} }()
+		go func() { results <- result{t, p.probe(ctx, r, t, keep)} }()
 	}
+	var reported *target
 	status := 0
 	for range candidates {
 		res := <-results
@@ -135,10 +172,10 @@ func (p *Proxy) search(ctx context.Context, r *http.Request, candidates []*targe
 			return res.t, res.status
 		}
 		if status == 0 || status == http.StatusNotFound {
-			status = res.status
+			reported, status = res.t, res.status
 		}
 	}
-	return nil, status
+	return reported, status
 }
 
 // allCandidates are the candidates of several SPs, found concurrently. K2K for them
@@ -192,8 +229,10 @@ func (p *Proxy) candidates(ctx context.Context, sp *config.SP, info reqinfo.Requ
 	return out
 }
 
-// probe GETs the resource itself at a candidate and returns the status.
-func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
+// probe GETs the resource itself at a candidate and returns the status. It keeps
+// the answer in t when it may be the client's: a 2xx when keep says the call is
+// this same GET, a refusal of the call (clientError) that is not a 404.
+func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target, keep bool) int {
 	if t.token == "" {
 		return http.StatusBadGateway
 	}
@@ -211,6 +250,7 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 	if v := r.Header.Get("OpenStack-API-Version"); v != "" {
 		req.Header.Set("OpenStack-API-Version", v)
 	}
+	start := time.Now()
 	resp, err := p.transports[t.sp.Name].RoundTrip(req)
 	if err != nil {
 		if errors.Is(err, httpclient.ErrBusy) {
@@ -223,6 +263,12 @@ func (p *Proxy) probe(ctx context.Context, r *http.Request, t *target) int {
 			return 0 // cancelled: another candidate won
 		}
 		return http.StatusBadGateway
+	}
+	switch {
+	case resp.StatusCode/100 == 2 && keep:
+		t.answer = readAnswer(resp, start, maxKeptMember)
+	case clientError(resp.StatusCode) && resp.StatusCode != http.StatusNotFound:
+		t.answer = readAnswer(resp, start, maxKeptError)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()

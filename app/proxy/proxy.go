@@ -128,6 +128,13 @@ type target struct {
 	userToken string
 	// retried: the call was sent again after the SP refused a cached token.
 	retried bool
+	// answer, when set, is the SP's answer to this call, already in hand: it is
+	// replayed instead of asked for again.
+	answer *answer
+	// ownersProject: project is the mapping's, the resource owner's, where the user
+	// may have no role; chosen is the client's MM-PROJECT-ID.
+	ownersProject bool
+	chosen        string
 }
 
 type ctxKey struct{}
@@ -137,9 +144,17 @@ type ctxKey struct{}
 var errRefusedToken = errors.New("the service provider refused a cached K2K token")
 
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	info, err := reqinfo.Parse(r.URL.Path)
+	info, err := reqinfo.Parse(r.URL.EscapedPath())
+	if errors.Is(err, reqinfo.ErrNotProxied) {
+		err = apierr.New(http.StatusNotFound, "%s", err)
+	}
 	if err != nil {
-		p.respond(w, r, apierr.New(http.StatusNotFound, "%s", err))
+		p.respond(w, r, err)
+		return
+	}
+	if len(p.byPrecedence(info.Service, nil)) == 0 {
+		// Not a 502 (nothing failed) nor an empty list (nothing was asked).
+		p.respond(w, r, apierr.New(http.StatusNotFound, "no service provider offers /%s (enabled_services)", info.Service))
 		return
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
@@ -195,11 +210,17 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 		}
 		return at(sp, r.Header.Get("MM-PROJECT-ID")), nil
 	}
-	if info.ResourceID != "" {
+	// What every cloud has its own of (volume types, Glance tasks, schemas) is the
+	// local cloud's to answer: a remote cloud's copy is no resource of the user. A
+	// type the table does not know may be one, and is searched for.
+	c, known := services.Lookup(info.Service, info.ResourceType)
+	if info.ResourceID != "" && (!known || c.PerCloud) {
 		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
 		if err == nil {
 			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {
-				return at(sp, m.ProjectID), nil
+				t := at(sp, m.ProjectID)
+				t.ownersProject, t.chosen = true, r.Header.Get("MM-PROJECT-ID")
+				return t, nil
 			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			p.logger.Warn("mapping lookup failed; going on without it", "type", info.ResourceType, "id", info.ResourceID, "error", err)
@@ -222,11 +243,57 @@ func (p *Proxy) authorize(ctx context.Context, t *target) error {
 		return nil
 	}
 	s, err := p.tokens.Token(ctx, t.sp, t.user, t.userToken, t.project)
+	if refused(err) && t.ownersProject {
+		s, err = p.ownProject(ctx, t, err)
+	}
 	if err != nil {
 		return err
 	}
 	t.token, t.project = s.Token, s.ProjectID
 	return nil
+}
+
+// ownProject scopes the call to a project of the user's own at the SP, once the
+// owner's project (from the mapping) is refused: a user sees images they do not own
+// (public, shared, community) without a role in their owner's project, and any of
+// their own projects reads them. MM-PROJECT-ID first, then the user's projects there
+// in order, up to max_projects_per_sp; the first that yields a token. When none
+// does, the answer is the owner's refusal.
+func (p *Proxy) ownProject(ctx context.Context, t *target, refusal error) (k2k.Scoped, error) {
+	tried := map[string]bool{t.project: true}
+	try := func(project string) (k2k.Scoped, bool, error) {
+		if project == "" || tried[project] {
+			return k2k.Scoped{}, false, nil
+		}
+		tried[project] = true
+		s, err := p.tokens.Token(ctx, t.sp, t.user, t.userToken, project)
+		if refused(err) {
+			return s, false, nil
+		}
+		return s, err == nil, err
+	}
+	if s, ok, err := try(t.chosen); ok || err != nil {
+		return s, err
+	}
+	projects, err := p.tokens.Projects(ctx, t.sp, t.user, t.userToken)
+	if err != nil {
+		return k2k.Scoped{}, refusal
+	}
+	if n := p.cfg.MaxProjectsPerSP; n > 0 && len(projects) > n {
+		projects = projects[:n]
+	}
+	for _, pr := range projects {
+		if s, ok, err := try(pr.ID); ok || err != nil {
+			return s, err
+		}
+	}
+	return k2k.Scoped{}, refusal
+}
+
+// refused: the SP (or the user's project list there) refused to scope the user.
+func refused(err error) bool {
+	var e *apierr.Error
+	return errors.As(err, &e) && e.Status == http.StatusForbidden
 }
 
 // upstreamURL maps /<service>/<rest> onto the SP's endpoint. For a remote Cinder the
@@ -263,7 +330,13 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, t *target) {
 	reqlog.SetTarget(r.Context(), t.sp.Name)
 	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, t))
 	defer cancel()
-	p.reverse[t.sp.Name].ServeHTTP(w, r.WithContext(ctx))
+	rp := p.reverse[t.sp.Name]
+	if t.answer != nil {
+		replay := *rp
+		replay.Transport = t.answer
+		rp, t.start = &replay, t.answer.start
+	}
+	rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {

@@ -1,18 +1,26 @@
 // Package reqinfo reads what a proxied call is about from its path:
 // /<service>/<version>/[<project_id>/]<resource_type>/[<resource_id>/][rest...].
-// It is pure and total: any string either parses or gives ErrNotProxied.
+// It is pure and total: any string either parses, or gives ErrMalformed (a 400) or
+// ErrNotProxied (a 404).
 package reqinfo
 
 import (
 	"errors"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/services"
 )
 
 // ErrNotProxied is a path outside the services (a 404); its text is the answer's.
 var ErrNotProxied = errors.New("mixmatch serves " + services.Prefixes() + " only")
+
+// ErrMalformed is in the chain of every refusal of a path no service would read
+// as its client wrote it; the refusal itself is an apierr 400.
+var ErrMalformed = errors.New("malformed path")
 
 // Request is the parsed path of a call.
 type Request struct {
@@ -30,7 +38,10 @@ type Request struct {
 	// mapping table normalises ids itself (store.NormalizeID).
 	ResourceID string
 	// Rest is what follows the collection or the member (["detail"], ["file"],
-	// ["action"], ["tags", "x"]).
+	// ["action"], ["tags", "x"]). A trailing slash there is a last "": the
+	// services' routes do not match it (Glance and Cinder answer 404), so such a
+	// call is neither a list nor a create, and goes as written for the service to
+	// answer.
 	Rest []string
 }
 
@@ -41,23 +52,18 @@ var (
 	resourceRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*(\.json)?$`)
 )
 
-// Parse reads a URL path (already unescaped, without query).
-func Parse(path string) (Request, error) {
-	segs := split(path)
+// Parse reads a URL path as the client wrote it (escaped, without query).
+func Parse(escapedPath string) (Request, error) {
+	segs, trailing, err := Segments(escapedPath)
+	if err != nil {
+		return Request{}, err
+	}
 	if len(segs) == 0 {
 		return Request{}, ErrNotProxied
 	}
 	svc, ok := services.Get(segs[0])
 	if !ok {
 		return Request{}, ErrNotProxied
-	}
-	for _, s := range segs {
-		// A dot segment, which a path-based endpoint (http://sp/image) or the web
-		// server in front of it would resolve, could climb out of the service to
-		// another one on the same host.
-		if s == "." || s == ".." {
-			return Request{}, ErrNotProxied
-		}
 	}
 	r := Request{Service: segs[0]}
 	segs = segs[1:]
@@ -84,17 +90,54 @@ func Parse(path string) (Request, error) {
 		r.ResourceID, segs = segs[0], segs[1:]
 	}
 	r.Rest = segs
+	if trailing {
+		r.Rest = append(r.Rest, "")
+	}
 	return r, nil
 }
 
-func split(path string) []string {
-	var segs []string
-	for _, s := range strings.Split(path, "/") {
-		if s != "" {
-			segs = append(segs, s)
-		}
+// Segments splits an escaped path into its segments, unescaped, and says whether it
+// ends with a slash. Mixmatch routes on the segments it checked, and the service
+// must read the same ones whoever stands between (a web server, a path-based
+// endpoint such as http://sp/image). So it refuses, before anything is routed: a dot
+// segment (escaped too), which they would resolve, and which could climb out of the
+// service to another on the same host; an empty segment, which Apache merges; an
+// escaped slash, which the services' WSGI servers decode into a separator; and a %
+// that starts no escape. A trailing slash is kept: the services' routes tell it apart.
+func Segments(escapedPath string) (segs []string, trailing bool, err error) {
+	if escapedPath == "" {
+		return nil, false, nil
 	}
-	return segs
+	rest, ok := strings.CutPrefix(escapedPath, "/")
+	if !ok {
+		return nil, false, malformed("the path does not start with /")
+	}
+	if rest == "" {
+		return nil, true, nil
+	}
+	raw := strings.Split(rest, "/")
+	if raw[len(raw)-1] == "" {
+		raw, trailing = raw[:len(raw)-1], true
+	}
+	for _, s := range raw {
+		seg, err := url.PathUnescape(s)
+		switch {
+		case s == "":
+			return nil, false, malformed("the path has an empty segment (//)")
+		case err != nil:
+			return nil, false, malformed("the path has a malformed %-escape")
+		case strings.Contains(seg, "/"):
+			return nil, false, malformed("the path has an escaped slash (%2F)")
+		case seg == "." || seg == "..":
+			return nil, false, malformed("the path has a dot segment (. or ..)")
+		}
+		segs = append(segs, seg)
+	}
+	return segs, trailing, nil
+}
+
+func malformed(msg string) error {
+	return apierr.Wrap(http.StatusBadRequest, ErrMalformed, "%s", msg)
 }
 
 // IsList reports a collection read: GET .../volumes, .../volumes/detail, .../images.

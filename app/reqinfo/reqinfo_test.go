@@ -2,10 +2,13 @@ package reqinfo
 
 import (
 	"errors"
+	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 
+	"mixmatch/app/apierr"
 	"mixmatch/app/services"
 )
 
@@ -30,6 +33,14 @@ func TestParse(t *testing.T) {
 		{"/volume/v3/volumes", Request{Service: "volume", Version: "v3", ResourceType: "volumes"}},
 		{"/volume/v2/abcdef/snapshots", Request{Service: "volume", Version: "v2", ProjectID: "abcdef", ResourceType: "snapshots"}},
 		{"/volume/v3/", Request{Service: "volume", Version: "v3"}},
+		{"/volume/v3/8a1e/", Request{Service: "volume", Version: "v3", ProjectID: "8a1e"}},
+		{"/image/v2/images/", Request{Service: "image", Version: "v2", ResourceType: "images", Rest: []string{""}}},
+		{"/volume/v3/8a1e/volumes/detail/",
+			Request{Service: "volume", Version: "v3", ProjectID: "8a1e", ResourceType: "volumes", Rest: []string{"detail", ""}}},
+		{"/image/v2/images/0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f/",
+			Request{Service: "image", Version: "v2", ResourceType: "images", ResourceID: "0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f", Rest: []string{""}}},
+		{"/image/v2/images/0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f/tags/caf%C3%A9",
+			Request{Service: "image", Version: "v2", ResourceType: "images", ResourceID: "0e4d8e4a6b1c4c5d9e2f1a2b3c4d5e6f", Rest: []string{"tags", "café"}}},
 		{"/network/v2.0/networks/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f",
 			Request{Service: "network", Version: "v2.0", ResourceType: "networks", ResourceID: "0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f"}},
 		{"/network/v2.0/networks.json", Request{Service: "network", Version: "v2.0", ResourceType: "networks"}},
@@ -50,10 +61,27 @@ func TestParse(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	for _, path := range []string{"", "/", "/compute/v2.1/servers", "/images", "/imagefoo/v2", "/image/two/images",
-		"/image/v2/Images", "/volume/v3/8a1e/!!/x", "/image/v2/images/x/../../../identity/v3/users",
-		"/image/v2/./images", "/volume/v3/8a1e/volumes/.."} {
+		"/image/v2/Images", "/volume/v3/8a1e/!!/x"} {
 		if _, err := Parse(path); !errors.Is(err, ErrNotProxied) {
 			t.Errorf("Parse(%q) = %v, want ErrNotProxied", path, err)
+		}
+	}
+	for _, path := range []string{"/image/v2/images/x/../../../identity/v3/users", "/image/v2/./images",
+		"/volume/v3/8a1e/volumes/..", "/image/v2/images/x/%2e%2E/%2E", "//image/v2/images", "/image//v2/images",
+		"/image/v2/images//", "/image/v2/images/x%2F..%2F..", "/image/v2/images/%zz", "/image/v2/images/%4",
+		"image/v2/images", "/compute//v2.1"} {
+		_, err := Parse(path)
+		if !errors.Is(err, ErrMalformed) || apierr.As(err).Status != http.StatusBadRequest {
+			t.Errorf("Parse(%q) = %v, want a 400 ErrMalformed", path, err)
+		}
+	}
+}
+
+func TestTrailingSlashIsNeitherListNorCreate(t *testing.T) {
+	for _, path := range []string{"/image/v2/images/", "/volume/v3/8a1e/volumes/", "/volume/v3/8a1e/volumes/detail/"} {
+		r, err := Parse(path)
+		if err != nil || r.IsList("GET") || r.IsCreate("POST") {
+			t.Errorf("Parse(%q) = %+v, %v: a list or a create", path, r, err)
 		}
 	}
 }
@@ -81,13 +109,17 @@ func FuzzParse(f *testing.F) {
 		if _, known := services.Get(r.Service); !known || (r.Version != "" && !versionRE.MatchString(r.Version)) {
 			t.Fatalf("Parse(%q) = %+v", path, r)
 		}
-		for _, seg := range strings.Split(path, "/") {
-			if seg == "." || seg == ".." {
-				t.Fatalf("Parse(%q) accepted a dot segment", path)
+		segs := strings.Split(path, "/")
+		for i, seg := range segs {
+			plain, _ := url.PathUnescape(seg)
+			if plain == "." || plain == ".." || strings.Contains(plain, "/") || seg == "" && i > 0 && i < len(segs)-1 {
+				t.Fatalf("Parse(%q) accepted segment %d, %q", path, i, seg)
 			}
 		}
-		// Ids are kept as written: the services look them up exactly so.
-		if r.ResourceID != "" && !strings.Contains(path, "/"+r.ResourceID) || r.ProjectID != "" && !strings.Contains(path, "/"+r.ProjectID+"/") && !strings.HasSuffix(path, "/"+r.ProjectID) {
+		// Ids are kept as written, unescaped as the services unescape them: they
+		// look them up exactly so.
+		plain, _ := url.PathUnescape(path)
+		if r.ResourceID != "" && !strings.Contains(plain, "/"+r.ResourceID) || r.ProjectID != "" && !strings.Contains(plain, "/"+r.ProjectID+"/") && !strings.HasSuffix(plain, "/"+r.ProjectID) {
 			t.Fatalf("ids not as written: %+v", r)
 		}
 	})

@@ -185,3 +185,14 @@ func TestAddingAnEntrySuffices(t *testing.T) {
 		t.Fatalf("names %v, mapped %v", names, MappedTypes())
 	}
 }
+
+// The proxy searches other clouds only for a user's own resources: a definition
+// every cloud has its own of is the local cloud's.
+func TestDefinitionsAreNotPerCloud(t *testing.T) {
+	for _, tc := range [][2]string{{"volume", "types"}, {"volume", "qos-specs"}, {"volume", "messages"}, {"volume", "limits"},
+		{"image", "tasks"}, {"image", "schemas"}, {"image", "info"}, {"image", "metadefs"}} {
+		if c, ok := Lookup(tc[0], tc[1]); !ok || c.PerCloud {
+			t.Errorf("%s %s: known %v, per cloud", tc[0], tc[1], ok)
+		}
+	}
+}
