@@ -21,7 +21,6 @@ import (
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
 	"mixmatch/app/services"
-	"mixmatch/app/versions"
 )
 
 // v1VolumeSummaryKeys are the keys of a Cinder v1 summary list item.
@@ -129,7 +128,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		}
 	case svc.Paging == services.LinksKey && res.Next != "":
 		body[c.ListKey+"_links"] = []map[string]string{{"rel": "next",
-			"href": versions.BaseURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
+			"href": p.publicURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}
 	if len(res.Skipped) > 0 {
 		w.Header().Set(SkippedHeader, strings.Join(res.Skipped, ","))

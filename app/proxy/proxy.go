@@ -144,7 +144,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
-		versions.Write(w, r, info.Service, p.cfg.APIVersions[info.Service])
+		versions.Write(w, info.Service, p.cfg.APIVersions[info.Service], p.publicURL(r))
 		return
 	}
 	if info.Version == "" || info.ResourceType == "" {
