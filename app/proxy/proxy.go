@@ -272,6 +272,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = ""
 	h := http.Header{}
 	copyFiltered(h, pr.In.Header, forwardedRequestHeaders)
+	if carriesData(t.info) {
+		copyNamed(h, pr.In.Header, dataRequestHeaders)
+	}
 	if t.token != "" {
 		h.Set("X-Auth-Token", t.token)
 	}
@@ -298,9 +301,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			return errRefusedToken
 		}
 	}
-	h := http.Header{}
-	copyFiltered(h, resp.Header, returnedResponseHeaders)
-	resp.Header = h
+	filterResponse(resp.Header, !t.sp.Local())
 	if resp.StatusCode/100 != 2 {
 		return nil
 	}
