@@ -276,7 +276,8 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, bound i
 		return &statusError{resp.StatusCode}
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: bound}
-	if err := read(lr); err != nil {
+	// Items carry their SP's links (Cinder's self and bookmark).
+	if err := read(s.p.newRelinker(s.t, s.r).reader(lr)); err != nil {
 		if lr.N == 0 {
 			return fmt.Errorf("%w (%d bytes)", errPageTooLarge, bound)
 		}

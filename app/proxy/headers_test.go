@@ -3,6 +3,9 @@ package proxy_test
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,6 +96,30 @@ func TestCompressedImageDataPassesAsItCame(t *testing.T) {
 	}
 }
 
+// An answer mixmatch reads for its links is asked for uncompressed; a front end
+// that compresses it anyway has it read and sent on plain, labelled as such.
+func TestCompressedJSONIsSentPlain(t *testing.T) {
+	var asked []string
+	sp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.Header.Get("Accept-Encoding"))
+		body := `{"volumes": [], "volumes_links": [{"rel": "next", "href": "http://` + r.Host + `/v3/8a1e/volumes?marker=x"}]}`
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gzipped(t, []byte(body)))
+	}))
+	t.Cleanup(sp.Close)
+	s := newSetup(t, withSPs("default"), withEndpoint("default", sp.URL))
+	rec := s.do(t, "GET", "/volume/v3/8a1e/volumes", nil, "Accept-Encoding", "gzip, deflate")
+	want := `{"volumes": [], "volumes_links": [{"rel": "next", "href": "http://example.com/volume/v3/8a1e/volumes?marker=x"}]}`
+	if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "" || rec.Body.String() != want ||
+		rec.Header().Get("Content-Length") != strconv.Itoa(len(want)) {
+		t.Fatalf("%d %v %q", rec.Code, rec.Header(), rec.Body)
+	}
+	if len(asked) != 1 || asked[0] != "" {
+		t.Fatalf("the SP was asked with Accept-Encoding %q", asked)
+	}
+}
+
 // What a client says about its call reaches the SP; its credentials and what it
 // claims about where the call came from do not.
 func TestRequestHeadersReachTheSP(t *testing.T) {
@@ -124,5 +151,13 @@ func TestRequestHeadersReachTheSP(t *testing.T) {
 		"Content-Encoding", "gzip")
 	if got := b.Received()[1].Header; got.Get("Content-Encoding") != "gzip" {
 		t.Errorf("upload: %v", got)
+	}
+}
+
+// decodeBody decodes a JSON answer into v, or fails the test.
+func decodeBody(t *testing.T, rec *httptest.ResponseRecorder, v any) {
+	t.Helper()
+	if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+		t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
 	}
 }

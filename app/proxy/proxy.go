@@ -302,6 +302,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		}
 	}
 	filterResponse(resp.Header, !t.sp.Local())
+	if err := p.relink(resp, t); err != nil {
+		return err
+	}
 	if resp.StatusCode/100 != 2 {
 		return nil
 	}
@@ -419,6 +422,9 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, errRefusedToken):
 		p.reauthorize(w, t.in, t)
+		return
+	case errors.Is(err, errUncheckedAnswer):
+		p.respond(w, t.in, apierr.Wrap(http.StatusBadGateway, err, "service provider %s answered what mixmatch cannot check for links", t.sp.Name))
 		return
 	case errors.Is(err, httpclient.ErrBusy):
 		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)
