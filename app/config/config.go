@@ -29,6 +29,8 @@ type Config struct {
 	ServiceProviders  []string
 	Aggregation       bool
 	SearchByBroadcast bool
+	// PublicURL is mixmatch's own URL, links are rewritten to; "" for the call's.
+	PublicURL string
 	// APIVersions holds each service's <name>_api_versions, by service name.
 	APIVersions map[string][]string
 	Debug       bool

@@ -252,6 +252,13 @@ var groups = []group{
 		boolOpt("search_by_broadcast", false,
 			"Ask every enabled service provider for a resource whose location is not known.",
 			func(c *Config) *bool { return &c.SearchByBroadcast }),
+		urlOpt("public_url", "",
+			"mixmatch's URL as clients reach it (scheme, host, port and any path before /image, /volume "+
+				"and /network), such as https://cloud.example.com:9913. Location headers and the links "+
+				"services build from their own host (list pages, version documents) are rewritten to it. "+
+				"No value: the scheme and Host of each call; X-Forwarded-* are not believed, so set it "+
+				"behind a proxy that changes either.",
+			func(c *Config) *string { return &c.PublicURL }),
 	}, apiVersionOptions(), []option[Config]{
 		boolOpt("debug", false,
 			"Log at debug level.",

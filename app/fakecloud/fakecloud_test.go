@@ -349,7 +349,7 @@ func TestCreateUploadDownloadDelete(t *testing.T) {
 	var img struct{ ID, Status, Name string }
 	a.want(t, "create", 201, `"cloud": "east"`)
 	a.decode(t, &img)
-	if img.Status != "queued" || img.Name != "cirros" || a.header.Get("Location") != "/v2/images/"+img.ID {
+	if img.Status != "queued" || img.Name != "cirros" || a.header.Get("Location") != c.URL()+"/v2/images/"+img.ID {
 		t.Fatalf("created %+v %v", img, a.header)
 	}
 	call(t, c, "POST", "/v2/images", `{"name": "x", "status": "active"}`).want(t, "read-only property", 403)
@@ -541,5 +541,30 @@ func TestKeepCalls(t *testing.T) {
 	case <-c.Arrived(5):
 	default:
 		t.Fatal("five calls arrived, whatever was kept")
+	}
+}
+
+// Each service's root answers its version document without a token, with links on
+// the host the caller named; without SetRoot, / is a 404 as any unknown path.
+func TestRoots(t *testing.T) {
+	c := newCloud(t, fakecloud.Options{Tokens: func(string) (string, bool) { return "", false }})
+	for _, tc := range []struct {
+		service string
+		status  int
+		self    string
+	}{{"image", 300, "/v2/"}, {"volume", 300, "/v3/"}, {"network", 200, "/v2.0/"}} {
+		c.SetRoot(tc.service)
+		a := call(t, c, "GET", "/", "", "X-Auth-Token", "")
+		var doc struct {
+			Versions []struct {
+				ID, Status string
+				Links      []struct{ Rel, Href string }
+			}
+		}
+		a.decode(t, &doc)
+		v := doc.Versions[0]
+		if a.status != tc.status || v.Status != "CURRENT" || v.Links[len(v.Links)-1].Href != c.URL()+tc.self {
+			t.Errorf("%q: %d %s", tc.service, a.status, a.body)
+		}
 	}
 }

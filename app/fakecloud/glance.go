@@ -255,7 +255,8 @@ func (c *Cloud) createImage(req *request) response {
 		doc[k] = v
 	}
 	resp := reply(http.StatusCreated, "create", doc)
-	resp.header().Set("Location", "/v2/images/"+id)
+	// webob makes Location absolute, from the URL the client called.
+	resp.header().Set("Location", baseURL(req.Request)+"/v2/images/"+id)
 	return c.create(Images, req.project, doc, resp)
 }
 

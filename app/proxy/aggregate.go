@@ -22,7 +22,6 @@ import (
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
 	"mixmatch/app/services"
-	"mixmatch/app/versions"
 )
 
 // v1VolumeSummaryKeys are the keys of a Cinder v1 summary list item.
@@ -134,7 +133,7 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		}
 	case svc.Paging == services.LinksKey && res.Next != "":
 		body[c.ListKey+"_links"] = []map[string]string{{"rel": "next",
-			"href": versions.BaseURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
+			"href": p.publicURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}
 	if len(res.Skipped) > 0 {
 		w.Header().Set(SkippedHeader, strings.Join(res.Skipped, ","))
@@ -314,7 +313,8 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, bound i
 		return se
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: bound}
-	if err := read(lr); err != nil {
+	// Items carry their SP's links (Cinder's self and bookmark).
+	if err := read(s.p.newRelinker(s.t, s.r).reader(lr)); err != nil {
 		if lr.N == 0 {
 			return fmt.Errorf("%w (%d bytes)", errPageTooLarge, bound)
 		}

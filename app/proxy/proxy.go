@@ -159,7 +159,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
-		versions.Write(w, r, info.Service, p.cfg.APIVersions[info.Service])
+		versions.Write(w, info.Service, p.cfg.APIVersions[info.Service], p.publicURL(r))
 		return
 	}
 	if info.Version == "" || info.ResourceType == "" {
@@ -345,6 +345,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = ""
 	h := http.Header{}
 	copyFiltered(h, pr.In.Header, forwardedRequestHeaders)
+	if carriesData(t.info) {
+		copyNamed(h, pr.In.Header, dataRequestHeaders)
+	}
 	if t.token != "" {
 		h.Set("X-Auth-Token", t.token)
 	}
@@ -371,9 +374,10 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 			return errRefusedToken
 		}
 	}
-	h := http.Header{}
-	copyFiltered(h, resp.Header, returnedResponseHeaders)
-	resp.Header = h
+	filterResponse(resp.Header, !t.sp.Local())
+	if err := p.relink(resp, t); err != nil {
+		return err
+	}
 	if resp.StatusCode/100 != 2 {
 		return nil
 	}
@@ -491,6 +495,9 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case errors.Is(err, errRefusedToken):
 		p.reauthorize(w, t.in, t)
+		return
+	case errors.Is(err, errUncheckedAnswer):
+		p.respond(w, t.in, apierr.Wrap(http.StatusBadGateway, err, "service provider %s answered what mixmatch cannot check for links", t.sp.Name))
 		return
 	case errors.Is(err, httpclient.ErrBusy):
 		p.logger.Warn("call refused: max_concurrent_requests reached", "sp", t.sp.Name)

@@ -32,21 +32,20 @@ type version struct {
 	MediaTypes []mediaType `json:"media-types,omitempty"`
 }
 
-// BaseURL is the proxy's own URL as the client reached it; behind Apache the
-// forwarded headers say how.
+// BaseURL is the proxy's own URL as the client reached it: the scheme of the
+// connection (under FastCGI, Apache's HTTPS) and its Host, which Apache passes on.
+// X-Forwarded-* are not believed: any client can send them, and the links built
+// from them are followed with the client's token. Behind a proxy that changes the
+// scheme or host, [DEFAULT] public_url says it. "" when the call named no host.
 func BaseURL(r *http.Request) string {
+	if r.Host == "" {
+		return ""
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		host = strings.TrimSpace(strings.Split(h, ",")[0])
-	}
-	return scheme + "://" + host
+	return scheme + "://" + r.Host
 }
 
 // Document builds the version list of a service; the first id is CURRENT.
@@ -77,14 +76,14 @@ func Document(service string, ids []string, base string) any {
 	return map[string]any{"versions": out}
 }
 
-// Write answers with a service's document, with the status the service's own root
-// answers.
-func Write(w http.ResponseWriter, r *http.Request, service string, ids []string) {
+// Write answers with a service's document, links under base, with the status the
+// service's own root answers.
+func Write(w http.ResponseWriter, service string, ids []string, base string) {
 	status := http.StatusMultipleChoices
 	if svc, ok := services.Get(service); ok {
 		status = svc.RootStatus
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(Document(service, ids, BaseURL(r)))
+	json.NewEncoder(w).Encode(Document(service, ids, base))
 }

@@ -7,11 +7,9 @@ import (
 )
 
 func TestDocuments(t *testing.T) {
-	r := httptest.NewRequest("GET", "/volume", nil)
-	r.Host = "mixmatch.example:5001"
-	r.Header.Set("X-Forwarded-Proto", "https")
+	r := httptest.NewRequest("GET", "https://mixmatch.example:5001/volume", nil)
 	rec := httptest.NewRecorder()
-	Write(rec, r, "volume", []string{"v3.0", "v2.0"})
+	Write(rec, "volume", []string{"v3.0", "v2.0"}, BaseURL(r))
 	var doc struct {
 		Versions []struct {
 			ID, Status, Version string
@@ -33,13 +31,32 @@ func TestDocuments(t *testing.T) {
 	}
 
 	rec = httptest.NewRecorder()
-	Write(rec, httptest.NewRequest("GET", "http://mm/image", nil), "image", []string{"v2.3", "v1.0"})
+	Write(rec, "image", []string{"v2.3", "v1.0"}, "http://mm")
 	if rec.Code != 300 || !json.Valid(rec.Body.Bytes()) {
 		t.Fatalf("image: %d %s", rec.Code, rec.Body)
 	}
 	rec = httptest.NewRecorder()
-	Write(rec, httptest.NewRequest("GET", "http://mm/network", nil), "network", []string{"v2.0"})
+	Write(rec, "network", []string{"v2.0"}, "http://mm")
 	if rec.Code != 200 {
 		t.Fatalf("network: %d", rec.Code)
+	}
+}
+
+// The links of a version document are followed with the client's token: what any
+// client may claim in X-Forwarded-* does not choose their host or scheme.
+func TestBaseURLBelievesTheConnection(t *testing.T) {
+	r := httptest.NewRequest("GET", "http://mm.example:9913/image", nil)
+	r.Header.Set("X-Forwarded-Host", "evil.example")
+	r.Header.Set("X-Forwarded-Proto", "https")
+	if got := BaseURL(r); got != "http://mm.example:9913" {
+		t.Errorf("plain: %s", got)
+	}
+	r = httptest.NewRequest("GET", "https://mm.example/image", nil)
+	if got := BaseURL(r); got != "https://mm.example" {
+		t.Errorf("TLS: %s", got)
+	}
+	r.Host = ""
+	if got := BaseURL(r); got != "" {
+		t.Errorf("no Host: %s", got)
 	}
 }
