@@ -30,7 +30,7 @@ command -v glance-api >/dev/null || apt_install --no-install-recommends glance-a
 mark=.mixmatch-glance
 [ -f "$dir/$mark" ] && stop
 fresh_dir "$dir" "$mark"
-mkdir -p "$dir/images"
+mkdir -p "$dir/images" "$dir/staging"
 dir=$(cd "$dir" && pwd)
 port=$(free_port)
 cat >"$dir/glance-api.conf" <<EOF
@@ -43,6 +43,9 @@ log_file = $dir/glance-api.log
 transport_url = $transport_url
 # Image imports stage their data here; the default, /tmp/staging, is every Glance's.
 node_staging_uri = file://$dir/staging/
+# web-download would fetch from the internet, and copy-image needs several stores:
+# of the default methods only glance-direct works in a single-store Glance on loopback.
+enabled_import_methods = [glance-direct]
 [database]
 connection = sqlite:///$dir/glance.db
 [glance_store]

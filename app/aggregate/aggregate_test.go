@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
@@ -60,9 +62,11 @@ func (f *fakeSource) Find(_ context.Context, id string) (Item, bool, error) {
 	return nil, false, nil
 }
 
-func load(t *testing.T, name string) any {
+// decode reads a JSON fixture with numbers kept as json.Number, as the proxy reads
+// answers.
+func decode(t *testing.T, path string) any {
 	t.Helper()
-	raw, err := os.ReadFile("../../../shared/testdata/upstream-samples/" + name)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +77,26 @@ func load(t *testing.T, name string) any {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// load reads one of this package's fixtures (testdata/README.md says where each
+// comes from).
+func load(t *testing.T, name string) any {
+	t.Helper()
+	return decode(t, filepath.Join("testdata", name))
+}
+
+// upstreamSamples is the upstream project's published list samples, beside the
+// repository in the CI workspace only; a clone has its own fixtures and no copy.
+const upstreamSamples = "../../../shared/testdata/upstream-samples"
+
+// upstream reads one of those samples, and skips the test where they are absent.
+func upstream(t *testing.T, name string) any {
+	t.Helper()
+	if _, err := os.Stat(upstreamSamples); errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("cross-check against upstream's samples skipped: %s is not beside this checkout (the CI workspace has it)", upstreamSamples)
+	}
+	return decode(t, filepath.Join(upstreamSamples, name))
 }
 
 func items(v any, key string) []Item {
@@ -93,41 +117,111 @@ func ids(items []Item) []string {
 
 var byCreatedDesc = []SortKey{{Key: "created_at", Desc: true}}
 
-// Two clouds' halves of Glance's list merge into the whole (upstream's fixtures).
-func TestSplitImageListMergesIntoTheWhole(t *testing.T) {
-	split := load(t, "split_image_list_v2.json").([]any)
-	whole := items(load(t, "image_list_v2.json"), "images")
-	var sources []Source
-	for i, part := range split {
-		sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: fmt.Sprint("sp", i), items: items(part, "images"), keys: byCreatedDesc})
-	}
-	res, err := Merge(context.Background(), sources, byCreatedDesc, 25, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(ids(res.Items), ids(whole)) || res.Next != "" {
-		t.Fatalf("merged %v (next %q), want %v", ids(res.Items), res.Next, ids(whole))
+// pageAll walks the merged list by the markers Merge hands out, pageSize at a time.
+func pageAll(t *testing.T, sources []Source, keys []SortKey, pageSize int) []Item {
+	t.Helper()
+	var got []Item
+	marker := ""
+	for pages := 1; ; pages++ {
+		res, err := Merge(context.Background(), sources, keys, pageSize, marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Skipped) > 0 {
+			t.Fatalf("sources skipped: %v", res.Skipped)
+		}
+		got = append(got, res.Items...)
+		if res.Next == "" {
+			return got
+		}
+		if pages > 20 {
+			t.Fatal("pagination does not end")
+		}
+		marker = res.Next
 	}
 }
 
-func TestSplitVolumeListBySize(t *testing.T) {
-	split := load(t, "split_volume_list_detail_v2.json").([]any)
+func names(items []Item) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, fmt.Sprint(it["name"]))
+	}
+	return out
+}
+
+// Two projects' image lists from a real Glance, which both hold one public image,
+// merge into the list the admin gets from that Glance: its order, the public image
+// once, in one page or walked by markers.
+func TestGlanceListsMergeIntoTheWhole(t *testing.T) {
+	whole := items(load(t, "glance-images-admin.json"), "images")
+	var sources []Source
+	for i, name := range []string{"glance-images-demo.json", "glance-images-beta.json"} {
+		sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: fmt.Sprint("sp", i),
+			items: items(load(t, name), "images"), keys: byCreatedDesc})
+	}
+	for _, size := range []int{25, 2} {
+		if got := pageAll(t, sources, byCreatedDesc, size); !reflect.DeepEqual(ids(got), ids(whole)) {
+			t.Fatalf("pages of %d: merged %v, want Glance's %v", size, names(got), names(whole))
+		}
+	}
+}
+
+// Two clouds' volume details merge by size, whole items and all, paged by markers.
+func TestCinderVolumeDetailsBySize(t *testing.T) {
 	keys := []SortKey{{Key: "size"}}
 	var sources []Source
-	for i, part := range split {
-		sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: "sp", items: items(part, "volumes"), keys: keys})
+	byID := map[string]Item{}
+	for i, name := range []string{"cinder-volumes-detail-cloud-a.json", "cinder-volumes-detail-cloud-b.json"} {
+		vols := items(load(t, name), "volumes")
+		for _, v := range vols {
+			byID[v.ID()] = v
+		}
+		sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: fmt.Sprint("sp", i), items: vols, keys: keys})
 	}
-	res, err := Merge(context.Background(), sources, keys, 10, "")
-	if err != nil {
-		t.Fatal(err)
+	got := pageAll(t, sources, keys, 4)
+	if fmt.Sprint(names(got)) != "[scratch logs ubuntu-boot db-data restore-test archive]" {
+		t.Fatalf("by size: %v", names(got))
 	}
-	var names []string
-	for _, it := range res.Items {
-		names = append(names, it["name"].(string))
+	for _, v := range got {
+		if !reflect.DeepEqual(v, byID[v.ID()]) {
+			t.Fatalf("volume %s changed in the merge: %v", v.ID(), v)
+		}
 	}
-	if fmt.Sprint(names) != "[vol1 vol2 vol3]" {
-		t.Fatalf("by size: %v", names)
-	}
+}
+
+// The same checks on the upstream project's samples: its Glance list split in two
+// halves, its Cinder details split in two.
+func TestUpstreamSamples(t *testing.T) {
+	t.Run("split image list", func(t *testing.T) {
+		split := upstream(t, "split_image_list_v2.json").([]any)
+		whole := items(upstream(t, "image_list_v2.json"), "images")
+		var sources []Source
+		for i, part := range split {
+			sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: fmt.Sprint("sp", i), items: items(part, "images"), keys: byCreatedDesc})
+		}
+		res, err := Merge(context.Background(), sources, byCreatedDesc, 25, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ids(res.Items), ids(whole)) || res.Next != "" {
+			t.Fatalf("merged %v (next %q), want %v", ids(res.Items), res.Next, ids(whole))
+		}
+	})
+	t.Run("split volume list by size", func(t *testing.T) {
+		split := upstream(t, "split_volume_list_detail_v2.json").([]any)
+		keys := []SortKey{{Key: "size"}}
+		var sources []Source
+		for i, part := range split {
+			sources = append(sources, &fakeSource{key: fmt.Sprint(i), sp: "sp", items: items(part, "volumes"), keys: keys})
+		}
+		res, err := Merge(context.Background(), sources, keys, 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(names(res.Items)) != "[vol1 vol2 vol3]" {
+			t.Fatalf("by size: %v", names(res.Items))
+		}
+	})
 }
 
 func makeSources(n, per int, keys []SortKey) ([]*fakeSource, []Item) {

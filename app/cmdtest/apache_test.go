@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -219,6 +220,17 @@ Include %[4]s
 		if tok != "user-token" {
 			t.Fatalf("Glance got token %q", tok)
 		}
+	}
+
+	// The access log is in the site's own format, which this apache2.conf does not
+	// define otherwise (Debian's defines "combined", this one does not). The upload's
+	// line is there already: the download just read went on the same kept-alive
+	// connection, and Apache logs a request before it reads the next one from it.
+	logged, _ := os.ReadFile(filepath.Join(dir, "mixmatch-access.log"))
+	uploadLine := regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^]]+\] "PUT /image/v2/images/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f/file HTTP/1\.1" ` +
+		`204 \d+ "-" "Go-http-client/1\.1" \d+ \S+$`)
+	if !uploadLine.Match(logged) {
+		t.Fatalf("no access log line for the upload in the site's format:\n%s", logged)
 	}
 
 	// A download Glance breaks off must reach the client as broken, not as a shorter
