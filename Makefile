@@ -27,12 +27,13 @@ run: build
 	bin/mixmatch-manage db_sync
 	exec bin/mixmatch-fcgi --http $(RUN_ADDR)
 
-# A local federation: real Keystone, Glance, Apache and RabbitMQ, a stand-in remote
-# cloud, mixmatch in the catalog. `make demo` leaves it running in ./var/demo.
-e2e: build bin/mixmatch-standin
+# A local federation of two real clouds (Keystone, Glance, Cinder; the remote Keystone
+# a K2K SP behind Apache and Shibboleth), RabbitMQ, mixmatch in the catalog.
+# `make demo` leaves it running in ./var/demo.
+e2e: build
 	scripts/e2e.sh
 
-demo: build bin/mixmatch-standin
+demo: build
 	scripts/federation.sh stop var/demo
 	scripts/federation.sh start var/demo
 	scripts/demo-help.sh var/demo
