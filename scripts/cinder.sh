@@ -9,7 +9,8 @@
 # writes is under DIR.
 #
 #   scripts/cinder.sh start DIR KEYSTONE_ENV TRANSPORT_URL
-#                               prints CINDER_URL=... (also in DIR/env)
+#                               prints CINDER_URL=... (also in DIR/env): the endpoint
+#                               without version or project
 #   scripts/cinder.sh stop DIR
 #
 # start begins from an empty DIR: one from an earlier start is stopped and wiped,
@@ -139,7 +140,11 @@ if ! ready; then
 	stop
 	exit 1
 fi
+# What a test suite configures for this backend (tempest's [volume] backend_names,
+# storage_protocol): the fake driver's own values.
 {
 	echo "CINDER_URL=$url"
+	echo "CINDER_BACKEND_NAME=fake"
+	echo "CINDER_STORAGE_PROTOCOL=fake"
 	echo "CINDER_DIR=$dir"
 } | tee "$dir/env"

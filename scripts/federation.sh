@@ -222,16 +222,14 @@ trap - ERR
 	echo "MIXMATCH_METRICS_URL=http://127.0.0.1:${metrics_ports[1]}"
 	echo "MIXMATCH_CONF=$dir/mixmatch.conf"
 	echo "FEDERATION_DIR=$dir"
-	# The local cloud's services themselves, behind mixmatch.
-	echo "GLANCE_URL=$GLANCE_URL"
-	echo "CINDER_URL=$CINDER_URL"
+	# The local cloud: its Keystone (the catalog's image and volumev3 are mixmatch's),
+	# and its Glance and Cinder themselves, behind mixmatch.
+	cat "$dir/keystone/env" "$dir/glance/env" "$dir/cinder/env"
 	echo "RABBITMQ_VHOST=$(vhost_of "$dir" local)"
-	cat "$dir/keystone/env"
-	# The remote cloud: its Keystone (the SP), its services, its own user "demo" and
-	# the project the local users are given there (REMOTE1_SP_PROJECT_ID).
-	sed 's/^/REMOTE1_/' "$remote_env"
-	echo "REMOTE1_GLANCE_URL=$REMOTE1_GLANCE_URL"
-	echo "REMOTE1_CINDER_URL=$REMOTE1_CINDER_URL"
+	# The remote cloud, the same keys prefixed: its Keystone (the SP; its catalog names
+	# its own Glance and Cinder), its own user "demo", the project the local users
+	# are given there (REMOTE1_SP_PROJECT_ID), its Glance and Cinder.
+	sed 's/^/REMOTE1_/' "$remote_env" "$dir/remote1/glance/env" "$dir/remote1/cinder/env"
 	echo "REMOTE1_RABBITMQ_VHOST=$(vhost_of "$dir" remote1)"
 } >"$dir/env"
 cat "$dir/env"
