@@ -216,6 +216,30 @@ show_volumes() {
 }
 check "openstack volume show, volume snapshot show: the remote volume and snapshot" show_volumes
 
+# mixmatch stands for the clouds behind it: what it answers names mixmatch's address
+# and the user's own project, not a cloud's address (Glance's Location on create,
+# Cinder's links to items and pages) nor the project of the K2K token at remote1.
+addresses() {
+	local bad=() name hdrs id loc path h
+	for name in e2e-links e2e-links@remote1; do
+		hdrs=$(curl -s -D - -o "$work/image.json" -X POST -H "X-Auth-Token: ${demo_token[local]}" \
+			-H "Content-Type: application/json" -d "{\"name\": \"$name\"}" "$MIXMATCH_URL/image/v2/images")
+		id=$(json 'j["id"]' <"$work/image.json") || { why="image create $name: $(cat "$work/image.json")"; return 1; }
+		curl -s -o /dev/null -X DELETE -H "X-Auth-Token: ${demo_token[local]}" "$MIXMATCH_URL/image/v2/images/$id"
+		loc=$(sed -n 's/^[Ll]ocation: *//p' <<<"$hdrs" | tr -d '\r')
+		[[ $loc == "$MIXMATCH_URL/image/"* ]] || bad+=("POST /image/v2/images ($name): Location: $loc")
+	done
+	for path in "volumes/$vol_local" "volumes/$vol_remote" "snapshots/$snap_remote" "volumes?limit=1" \
+		"volumes/detail?limit=1" "snapshots?limit=1"; do
+		for h in $(curl -s -H "X-Auth-Token: ${demo_token[local]}" "$MIXMATCH_URL/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/$path" |
+			grep -o '"href": *"[^"]*"' | cut -d'"' -f4); do
+			[[ $h == "$MIXMATCH_URL/volume/"* && $h != *"$fedproj"* ]] || bad+=("GET .../$path: href $h")
+		done
+	done
+	[ "${#bad[@]}" = 0 ] || { why="${#bad[@]} foreign addresses, $(printf '%s; ' "${bad[@]:0:12}")"; return 1; }
+}
+check "answers name mixmatch and the user's project: image create Location, Cinder's item and page links" addresses
+
 # A transfer at remote1: the local demo user (the federated user at remote1) offers a
 # volume there, and the remote cloud's own demo user accepts it in its own project.
 # mixmatch never sees the accept; the ingester learns the new owner from remote1's own

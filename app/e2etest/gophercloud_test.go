@@ -256,20 +256,24 @@ func TestVolumesAndSnapshots(t *testing.T) {
 		t.Errorf("paging one volume at a time sorted by name listed %v (%v), want %v among them", got, names, vols)
 	}
 
-	spages, err := snapshots.List(volumeClient, snapshots.ListOpts{Limit: 1}).AllPages(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sall, err := snapshots.ExtractSnapshots(spages)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = nil
-	for _, s := range sall {
-		got = append(got, s.ID)
-	}
-	if want := []string{snaps[1], snaps[0]}; !slices.Equal(only(got, snaps), want) {
-		t.Errorf("paging one snapshot at a time listed %v, want %v among them", got, want)
+	// Newest first by default, then by name. Cinder sorts snapshots by display_name;
+	// "name" is a 400 for snapshots, not for volumes.
+	for sort, want := range map[string][]string{"": {snaps[1], snaps[0]}, "display_name:asc": snaps} {
+		spages, err := snapshots.List(volumeClient, snapshots.ListOpts{Limit: 1, Sort: sort}).AllPages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sall, err := snapshots.ExtractSnapshots(spages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		for _, s := range sall {
+			got = append(got, s.ID)
+		}
+		if !slices.Equal(only(got, snaps), want) {
+			t.Errorf("paging one snapshot at a time (sort %q) listed %v, want %v among them", sort, got, want)
+		}
 	}
 
 	v, err := volumes.Get(ctx, volumeClient, vols[1]).Extract()
