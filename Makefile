@@ -27,18 +27,19 @@ run: build
 	bin/mixmatch-manage db_sync
 	exec bin/mixmatch-fcgi --http $(RUN_ADDR)
 
-# A local federation: real Keystone, Glance, Apache and RabbitMQ, a stand-in remote
-# cloud, mixmatch in the catalog. `make demo` leaves it running in ./var/demo.
-e2e: build bin/mixmatch-standin
+# A local federation of two real clouds (Keystone, Glance, Cinder; the remote Keystone
+# a K2K SP behind Apache and Shibboleth), RabbitMQ, mixmatch in the catalog.
+# `make demo` leaves it running in ./var/demo.
+e2e: build
 	scripts/e2e.sh
 
 # Tempest's image API tests (tempest.api.image.v2) through mixmatch and then against
 # the same Glance directly, on a federation of its own; fails unless every test ends
 # the same way in both runs. Results and logs in ./var/tempest.
-tempest: build bin/mixmatch-standin
+tempest: build
 	scripts/tempest.sh
 
-demo: build bin/mixmatch-standin
+demo: build
 	scripts/federation.sh stop var/demo
 	scripts/federation.sh start var/demo
 	scripts/demo-help.sh var/demo

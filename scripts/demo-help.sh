@@ -14,8 +14,14 @@ The federation runs (stop it with: scripts/federation.sh stop $dir). Try, as the
   openstack image create --disk-format raw --container-format bare --file /tmp/disk.raw mine
   openstack image create --disk-format raw --container-format bare --file /tmp/disk.raw theirs@remote1
   openstack image list
+  openstack volume create --size 1 mine
+  openstack volume create --size 1 theirs@remote1
   openstack volume list
   bin/mixmatch-manage --config-file $MIXMATCH_CONF mappings list
 
-mixmatch is at $MIXMATCH_URL (Apache, two FastCGI workers); logs in $dir.
+The remote cloud's own user (its Keystone is $REMOTE1_KEYSTONE_URL, behind Apache and
+Shibboleth) is demo too: OS_AUTH_URL=$REMOTE1_KEYSTONE_URL OS_PASSWORD=$REMOTE1_KEYSTONE_DEMO_PASSWORD.
+
+mixmatch is at $MIXMATCH_URL (Apache, two FastCGI workers); the clouds' logs are in
+$dir/{keystone,glance,cinder} and $dir/remote1/{keystone,glance,cinder}, mixmatch's in $dir.
 TXT

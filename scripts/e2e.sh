@@ -1,84 +1,405 @@
 #!/usr/bin/env bash
-# make e2e: the federation of scripts/federation.sh driven with real clients
-# (python3-openstackclient, through the Keystone catalog whose image and volume
-# endpoints are mixmatch's), checking where every call landed and what the ingester
-# learned from Glance's own notifications.
+# make e2e: the federation of scripts/federation.sh (two real clouds, mixmatch in the
+# local catalog) driven with real clients as the local demo user: python3-openstackclient
+# here, gophercloud in app/e2etest. Each check says where every call landed, asking
+# the clouds' own Glance and Cinder, and what the ingester learned from each cloud's
+# own notifications. A failed check is reported and the run goes on; the exit status
+# is 1 if any failed.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
+SECONDS=0
 work=$(mktemp -d)
 chmod 755 "$work"
-cleanup() { scripts/federation.sh stop "$work/fed" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-pass=0
-ok() { pass=$((pass + 1)); echo "e2e: ok: $*"; }
-fail() { echo "e2e: FAIL: $*" >&2; echo "$pass passed, 1 failed"; exit 1; }
+# A failed run keeps the federation's logs in var/e2e-fed (its image data dropped).
+cleanup() {
+	scripts/federation.sh stop "$work/fed" >/dev/null 2>&1 || true
+	if [ "$1" != 0 ] && [ -d "$work/fed" ]; then
+		rm -rf var/e2e-fed "$work"/fed/{,remote1/}glance/images
+		mkdir -p var && mv "$work/fed" var/e2e-fed &&
+			log "the federation's logs are in var/e2e-fed: worker-*.log, ingester.log, {,remote1/}*/*.log"
+	fi
+	rm -rf "$work"
+}
+trap 'cleanup $?' EXIT
+passed=() failed=()
+ok() { passed+=("$1"); echo "e2e: ok: $1"; }
+nok() { failed+=("$1"); echo "e2e: FAIL: $1: $2" >&2; }
+# check NAME FUNCTION: runs FUNCTION, which returns non-zero with its reason in $why.
+# set -e does not apply inside it (an if condition), so each step says why it failed.
+why=
+check() {
+	why=
+	if "$2"; then ok "$1"; else nok "$1" "${why:-failed}"; fi
+}
 
 scripts/federation.sh start "$work/fed" >/dev/null
+started=$SECONDS
 # shellcheck disable=SC1091
 . "$work/fed/env"
 export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=demo OS_PASSWORD=$KEYSTONE_DEMO_PASSWORD OS_PROJECT_NAME=demo \
 	OS_USER_DOMAIN_ID=default OS_PROJECT_DOMAIN_ID=default OS_IDENTITY_API_VERSION=3 OS_INTERFACE=public
+# The remote cloud's own user, in its own Keystone and catalog.
+remote_demo() { OS_AUTH_URL=$REMOTE1_KEYSTONE_URL OS_PASSWORD=$REMOTE1_KEYSTONE_DEMO_PASSWORD "$@"; }
+
+# json PYTHON-EXPRESSION: evaluates it on the JSON document read from stdin, as j.
+json() { /usr/bin/python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+# token KEYSTONE_URL USER PASSWORD: "TOKEN PROJECT_ID", the user scoped to the project
+# of its own name (admin, demo).
+token() {
+	OS_AUTH_URL=$1 OS_USERNAME=$2 OS_PASSWORD=$3 OS_PROJECT_NAME=$2 openstack token issue -f value -c id -c project_id | paste -sd' '
+}
+declare -A glance=([local]=$GLANCE_URL [remote1]=$REMOTE1_GLANCE_URL)
+declare -A cinder=([local]=$CINDER_URL [remote1]=$REMOTE1_CINDER_URL)
+declare -A admin_token admin_project demo_token demo_project
+read -r "admin_token[local]" "admin_project[local]" < <(token "$KEYSTONE_URL" admin "$KEYSTONE_ADMIN_PASSWORD")
+read -r "admin_token[remote1]" "admin_project[remote1]" < <(token "$REMOTE1_KEYSTONE_URL" admin "$REMOTE1_KEYSTONE_ADMIN_PASSWORD")
+read -r "demo_token[local]" "demo_project[local]" < <(token "$KEYSTONE_URL" demo "$KEYSTONE_DEMO_PASSWORD")
+read -r "demo_token[remote1]" "demo_project[remote1]" < <(token "$REMOTE1_KEYSTONE_URL" demo "$REMOTE1_KEYSTONE_DEMO_PASSWORD")
+fedproj=$REMOTE1_SP_PROJECT_ID # the project the local demo user has at remote1
+
+# The clouds themselves, as their admins, not through mixmatch.
+# image_at CLOUD ID: the image's status in that cloud's Glance, or "none".
+image_at() {
+	curl -s -H "X-Auth-Token: ${admin_token[$1]}" "${glance[$1]}/v2/images/$2" | json 'j.get("status", "none")' 2>/dev/null || echo none
+}
+# cinder_at CLOUD volumes|snapshots ID: its status in that cloud's Cinder, or "none".
+cinder_at() {
+	curl -s -H "X-Auth-Token: ${admin_token[$1]}" "${cinder[$1]}/v3/${admin_project[$1]}/$2/$3" |
+		json 'next(iter(j.values())).get("status", "none") if "itemNotFound" not in j else "none"' 2>/dev/null || echo none
+}
+status_is() { [ "$("${@:2}")" = "$1" ]; }
+# until_status STATUS CLOUD KIND ID: waits (bounded) for a volume or snapshot's status.
+until_status() { until_ready 60 status_is "$1" cinder_at "$2" "$3" "$4"; }
+
 manage() { bin/mixmatch-manage --config-file "$MIXMATCH_CONF" "$@" 2>/dev/null; }
-glance_has() { # the local Glance itself, with the admin's token, not through mixmatch
-	local token
-	token=$(OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_PASSWORD OS_PROJECT_NAME=admin openstack token issue -f value -c id)
-	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Auth-Token: $token" "$GLANCE_URL/v2/images/$1")" = 200 ]
+# mapping TYPE ID: "SP PROJECT" of the mapping row, dashes dropped as stored, or nothing.
+mapping() { manage mappings show "$1" "$2" --format json | json 'j["resource_sp"] + " " + j["project_id"]' 2>/dev/null; }
+mapping_is() { [ "$(mapping "$2" "$3")" = "$1" ]; }
+no_mapping() { ! manage mappings show "$1" "$2" >/dev/null; }
+# wait_mapping TYPE ID SP PROJECT: the ingester works from the buses, asynchronously.
+wait_mapping() {
+	until_ready 30 mapping_is "$3 ${4//-/}" "$1" "$2" ||
+		{ why="$1 $2: mapping is '$(mapping "$1" "$2")', want '$3 ${4//-/}'"; return 1; }
+}
+wait_no_mapping() { until_ready 30 no_mapping "$1" "$2" || { why="$1 $2: mapping '$(mapping "$1" "$2")' kept"; return 1; }; }
+
+# paged "KIND" [OPTION...]: the ids of `openstack KIND list OPTION...`, asked one at a
+# time (--limit 1, and the last id as --marker), in the order given.
+paged() {
+	local ids=() id marker=() i kind
+	read -ra kind <<<"$1"
+	for ((i = 0; i < 20; i++)); do
+		id=$(openstack "${kind[@]}" list "${@:2}" --limit 1 "${marker[@]}" -f value -c ID) || return 1
+		[ -n "$id" ] || break
+		ids+=("$id")
+		marker=(--marker "$id")
+	done
+	echo "${ids[*]}"
+}
+# mm METHOD PATH BODY [CURL OPTION...]: a call through mixmatch with the demo user's token.
+mm() {
+	curl -s -X "$1" -H "X-Auth-Token: ${demo_token[local]}" -H "Content-Type: application/json" \
+		-d "$3" "${@:4}" "$MIXMATCH_URL$2"
 }
 
 head -c 3145728 /dev/urandom >"$work/local.raw"
 head -c 2097152 /dev/urandom >"$work/remote.raw"
+create_image() { openstack image create --disk-format raw --container-format bare --file "$1" "$2" -f value -c id; }
 
-local_id=$(openstack image create --disk-format raw --container-format bare --file "$work/local.raw" e2e-local -f value -c id)
-glance_has "$local_id" || fail "image $local_id is not in the local Glance"
-ok "openstack image create: uploaded to the local Glance through mixmatch"
+image_local() {
+	img_local=$(create_image "$work/local.raw" e2e-local) || { why="create failed"; return 1; }
+	[ "$(image_at local "$img_local")" = active ] || { why="$img_local is not active in the local Glance"; return 1; }
+	[ "$(image_at remote1 "$img_local")" = none ] || { why="$img_local is in the remote Glance"; return 1; }
+	wait_mapping images "$img_local" default "$KEYSTONE_DEMO_PROJECT_ID"
+}
+check "openstack image create: in the local Glance, mapped to the demo project" image_local
 
-until_ready 30 sh -c "bin/mixmatch-manage --config-file '$MIXMATCH_CONF' mappings show images '$local_id' --format json 2>/dev/null |
-	grep -q '\"project_id\": \"$KEYSTONE_DEMO_PROJECT_ID\"'" ||
-	fail "no mapping with the demo project for $local_id: $(manage mappings list)"
-grep -q "notifications recorded" "$work/fed/ingester.log" || fail "the ingester recorded no notification"
-ok "the ingester learned $local_id from Glance's notification"
+image_remote() {
+	img_remote=$(create_image "$work/remote.raw" e2e-remote@remote1) || { why="create failed"; return 1; }
+	[ "$(image_at remote1 "$img_remote")" = active ] || { why="$img_remote is not active in the remote Glance"; return 1; }
+	[ "$(image_at local "$img_remote")" = none ] || { why="$img_remote is in the local Glance"; return 1; }
+	local name
+	name=$(curl -s -H "X-Auth-Token: ${admin_token[remote1]}" "${glance[remote1]}/v2/images/$img_remote" | json 'j["name"]')
+	[ "$name" = e2e-remote ] || { why="named $name at remote1, not e2e-remote"; return 1; }
+	wait_mapping images "$img_remote" remote1 "$fedproj"
+}
+check "openstack image create NAME@remote1: in the remote Glance as NAME, mapped to the federated project" image_remote
 
-remote=$(openstack image create --disk-format raw --container-format bare --file "$work/remote.raw" e2e-remote@remote1 -f value -c id -c name)
-remote_id=$(echo "$remote" | head -n 1)
-[ "$(echo "$remote" | tail -n 1)" = e2e-remote ] || fail "the remote image is named $(echo "$remote" | tail -n 1), not e2e-remote"
-glance_has "$remote_id" && fail "the name@remote1 image went to the local Glance"
-manage mappings show images "$remote_id" | grep -q remote1 || fail "no remote1 mapping for $remote_id"
-ok "openstack image create NAME@remote1: created at remote1 as NAME, mapping learned"
+volume_local() {
+	vol_local=$(openstack volume create --size 1 e2e-local -f value -c id) || { why="create failed"; return 1; }
+	until_status available local volumes "$vol_local" || { why="$vol_local: $(cinder_at local volumes "$vol_local") in the local Cinder"; return 1; }
+	[ "$(cinder_at remote1 volumes "$vol_local")" = none ] || { why="$vol_local is in the remote Cinder"; return 1; }
+	wait_mapping volumes "$vol_local" default "$KEYSTONE_DEMO_PROJECT_ID"
+}
+check "openstack volume create: available in the local Cinder, mapped" volume_local
 
-list=$(openstack image list -f value -c ID)
-echo "$list" | grep -q "$local_id" && echo "$list" | grep -q "$remote_id" || fail "image list lacks one cloud: $list"
-ok "openstack image list: both clouds' images, aggregated"
+volume_remote() {
+	vol_remote=$(openstack volume create --size 1 e2e-remote@remote1 -f value -c id) || { why="create failed"; return 1; }
+	until_status available remote1 volumes "$vol_remote" || { why="$vol_remote: $(cinder_at remote1 volumes "$vol_remote") in the remote Cinder"; return 1; }
+	[ "$(cinder_at local volumes "$vol_remote")" = none ] || { why="$vol_remote is in the local Cinder"; return 1; }
+	local name
+	name=$(curl -s -H "X-Auth-Token: ${admin_token[remote1]}" "$REMOTE1_CINDER_URL/v3/${admin_project[remote1]}/volumes/$vol_remote" | json 'j["volume"]["name"]')
+	[ "$name" = e2e-remote ] || { why="named $name at remote1, not e2e-remote"; return 1; }
+	wait_mapping volumes "$vol_remote" remote1 "$fedproj"
+}
+check "openstack volume create NAME@remote1: available in the remote Cinder as NAME, mapped" volume_remote
 
-[ "$(openstack image show "$remote_id" -f value -c name)" = e2e-remote ] || fail "image show of the remote image"
-openstack image save --file "$work/local.out" "$local_id"
-openstack image save --file "$work/remote.out" "$remote_id"
-cmp -s "$work/local.raw" "$work/local.out" && cmp -s "$work/remote.raw" "$work/remote.out" || fail "downloaded images differ"
-ok "openstack image show/save: local and remote data come back intact"
+snapshot_local() {
+	snap_local=$(openstack volume snapshot create --volume "$vol_local" e2e-local -f value -c id) || { why="create failed"; return 1; }
+	until_status available local snapshots "$snap_local" || { why="$snap_local: $(cinder_at local snapshots "$snap_local") in the local Cinder"; return 1; }
+	wait_mapping snapshots "$snap_local" default "$KEYSTONE_DEMO_PROJECT_ID"
+}
+check "openstack volume snapshot create (local volume): in the local Cinder" snapshot_local
 
-openstack volume list -f value -c ID | grep -q "$REMOTE_VOLUME" || fail "volume list lacks the remote volume"
-ok "openstack volume list: the remote cloud's volumes"
+# Until issue 19, mixmatch routes a create by its path only, and the volume named in
+# the body does not count: the snapshot goes to the local Cinder, which has no such
+# volume. Shown, not counted.
+if out=$(openstack volume snapshot create --volume "$vol_remote" e2e-issue19 -f value -c id 2>&1); then
+	echo "e2e: known (issue 19): openstack volume snapshot create of a remote volume now works: $out"
+else
+	echo "e2e: known (issue 19): openstack volume snapshot create of a remote volume: $out"
+fi
+# So this one call carries MM-SERVICE-PROVIDER, which routes it today.
+snapshot_remote() {
+	snap_remote=$(mm POST "/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/snapshots" \
+		"{\"snapshot\": {\"volume_id\": \"$vol_remote\", \"name\": \"e2e-remote\"}}" -H "MM-SERVICE-PROVIDER: remote1" |
+		json 'j["snapshot"]["id"]') || { why="create failed"; return 1; }
+	until_status available remote1 snapshots "$snap_remote" || { why="$snap_remote: $(cinder_at remote1 snapshots "$snap_remote") in the remote Cinder"; return 1; }
+	wait_mapping snapshots "$snap_remote" remote1 "$fedproj"
+}
+check "snapshot of a remote volume (POST .../snapshots with MM-SERVICE-PROVIDER: remote1, until issue 19)" snapshot_remote
 
-openstack image delete "$local_id" "$remote_id"
-until_ready 30 sh -c "! bin/mixmatch-manage --config-file '$MIXMATCH_CONF' mappings show images '$local_id' >/dev/null 2>&1" ||
-	fail "the ingester kept the mapping of deleted $local_id"
-openstack image show "$remote_id" >/dev/null 2>&1 && fail "deleted remote image still shows"
-glance_has "$local_id" && fail "deleted image still in the local Glance"
-ok "openstack image delete: gone from both clouds; the ingester dropped the local mapping"
+# Lists: both clouds' items, in the services' default order (newest first), one page
+# of one item at a time. The openstack client sorts images by name itself, after the
+# call (its --sort is client-side); sorting by the services is gophercloud's check.
+list_images() {
+	local got want="$img_remote $img_local"
+	got=$(paged image) || { why="image list failed"; return 1; }
+	[ "$got" = "$want" ] || { why="paged by 1, newest first: got [$got], want [$want]"; return 1; }
+}
+check "openstack image list: both clouds, newest first, paged one at a time" list_images
 
-MIXMATCH_E2E_ENV=$work/fed/env go test -tags e2e -count=1 -timeout 5m ./app/e2etest/ >"$work/gophercloud.log" 2>&1 ||
-	fail "gophercloud: $(tail -n 20 "$work/gophercloud.log")"
-ok "gophercloud (Go): create, upload, download, paged list and volume list through the catalog"
+list_volumes() {
+	local got want="$vol_remote $vol_local"
+	got=$(paged volume) || { why="volume list failed"; return 1; }
+	[ "$got" = "$want" ] || { why="paged by 1, newest first: got [$got], want [$want]"; return 1; }
+}
+check "openstack volume list: both clouds, newest first, paged one at a time" list_volumes
 
-code=$(curl -s -o "$work/body" -w '%{http_code}' "$MIXMATCH_URL/image/not-a-version/images")
-[ "$code" = 404 ] && grep -q '"code":404' "$work/body" || fail "GET /image/not-a-version answered $code"
-ok "a path outside the API answers a JSON 404 through Apache"
+list_snapshots() {
+	local got want="$snap_remote $snap_local"
+	got=$(paged "volume snapshot") || { why="snapshot list failed"; return 1; }
+	[ "$got" = "$want" ] || { why="paged by 1, newest first: got [$got], want [$want]"; return 1; }
+}
+check "openstack volume snapshot list: both clouds, newest first, paged one at a time" list_snapshots
 
-[ "$(curl -sf "$MIXMATCH_URL/healthcheck?detail")" = '{"status":"ok"}' ] ||
-	fail "healthcheck through Apache: $(curl -s "$MIXMATCH_URL/healthcheck?detail")"
-curl -sf "$MIXMATCH_METRICS_URL/healthcheck" | grep -q '"database":{"engine":"sqlite3","ok":true}' ||
-	fail "detailed healthcheck: $(curl -s "$MIXMATCH_METRICS_URL/healthcheck")"
-ok "GET /healthcheck: a status only through Apache; the details on the worker's metrics listener"
+show_images() {
+	local name
+	name=$(openstack image show "$img_remote" -f value -c name) || { why="image show failed"; return 1; }
+	[ "$name" = e2e-remote ] || { why="image show of the remote image: $name"; return 1; }
+	openstack image save --file "$work/local.out" "$img_local" || { why="image save (local) failed"; return 1; }
+	openstack image save --file "$work/remote.out" "$img_remote" || { why="image save (remote) failed"; return 1; }
+	cmp -s "$work/local.raw" "$work/local.out" || { why="the local image came back altered"; return 1; }
+	cmp -s "$work/remote.raw" "$work/remote.out" || { why="the remote image came back altered"; return 1; }
+}
+check "openstack image show/save: local and remote data back byte for byte" show_images
 
-echo "$pass passed, 0 failed"
+show_volumes() {
+	local v s
+	v=$(openstack volume show "$vol_remote" -f value -c name -c status | paste -sd' ') || { why="volume show failed"; return 1; }
+	[ "$v" = "e2e-remote available" ] || { why="volume show of the remote volume: $v"; return 1; }
+	s=$(openstack volume snapshot show "$snap_remote" -f value -c name -c status -c volume_id | paste -sd' ') ||
+		{ why="snapshot show failed"; return 1; }
+	[ "$s" = "e2e-remote available $vol_remote" ] || { why="snapshot show of the remote snapshot: $s"; return 1; }
+}
+check "openstack volume show, volume snapshot show: the remote volume and snapshot" show_volumes
+
+# mixmatch stands for the clouds behind it: what it answers names mixmatch's address
+# and the user's own project, not a cloud's address (Glance's Location on create,
+# Cinder's links to items and pages) nor the project of the K2K token at remote1.
+addresses() {
+	local bad=() name hdrs id loc path h
+	for name in e2e-links e2e-links@remote1; do
+		hdrs=$(curl -s -D - -o "$work/image.json" -X POST -H "X-Auth-Token: ${demo_token[local]}" \
+			-H "Content-Type: application/json" -d "{\"name\": \"$name\"}" "$MIXMATCH_URL/image/v2/images")
+		id=$(json 'j["id"]' <"$work/image.json") || { why="image create $name: $(cat "$work/image.json")"; return 1; }
+		curl -s -o /dev/null -X DELETE -H "X-Auth-Token: ${demo_token[local]}" "$MIXMATCH_URL/image/v2/images/$id"
+		loc=$(sed -n 's/^[Ll]ocation: *//p' <<<"$hdrs" | tr -d '\r')
+		[[ $loc == "$MIXMATCH_URL/image/"* ]] || bad+=("POST /image/v2/images ($name): Location: $loc")
+	done
+	for path in "volumes/$vol_local" "volumes/$vol_remote" "snapshots/$snap_remote" "volumes?limit=1" \
+		"volumes/detail?limit=1" "snapshots?limit=1"; do
+		for h in $(curl -s -H "X-Auth-Token: ${demo_token[local]}" "$MIXMATCH_URL/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/$path" |
+			grep -o '"href": *"[^"]*"' | cut -d'"' -f4); do
+			[[ $h == "$MIXMATCH_URL/volume/"* && $h != *"$fedproj"* ]] || bad+=("GET .../$path: href $h")
+		done
+	done
+	[ "${#bad[@]}" = 0 ] || { why="${#bad[@]} foreign addresses, $(printf '%s; ' "${bad[@]:0:12}")"; return 1; }
+}
+check "answers name mixmatch and the user's project: image create Location, Cinder's item and page links" addresses
+
+# A transfer at remote1: the local demo user (the federated user at remote1) offers a
+# volume there, and the remote cloud's own demo user accepts it in its own project.
+# mixmatch never sees the accept; the ingester learns the new owner from remote1's own
+# volume.transfer.accept.end.
+transfer() {
+	vol_xfer=$(openstack volume create --size 1 e2e-transfer@remote1 -f value -c id) || { why="create failed"; return 1; }
+	until_status available remote1 volumes "$vol_xfer" || { why="$vol_xfer not available at remote1"; return 1; }
+	wait_mapping volumes "$vol_xfer" remote1 "$fedproj" || return 1
+	# The body names the volume: MM-SERVICE-PROVIDER until issue 19, as above.
+	local offer id key
+	offer=$(mm POST "/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/os-volume-transfer" \
+		"{\"transfer\": {\"volume_id\": \"$vol_xfer\", \"name\": \"e2e\"}}" -H "MM-SERVICE-PROVIDER: remote1")
+	id=$(echo "$offer" | json 'j["transfer"]["id"]') && key=$(echo "$offer" | json 'j["transfer"]["auth_key"]') ||
+		{ why="transfer create: $offer"; return 1; }
+	remote_demo openstack volume transfer request accept --auth-key "$key" "$id" >/dev/null ||
+		{ why="accept at remote1 failed"; return 1; }
+	wait_mapping volumes "$vol_xfer" remote1 "${demo_project[remote1]}"
+}
+check "volume transfer accepted at remote1: the ingester learns the new project from remote1's notification" transfer
+
+# With the mapping rows gone, mixmatch asks every cloud, finds the resource, and
+# records where it was found.
+broadcast() {
+	manage mappings delete images "$img_remote" >/dev/null && manage mappings delete volumes "$vol_remote" >/dev/null ||
+		{ why="mixmatch-manage mappings delete failed"; return 1; }
+	[ "$(openstack image show "$img_remote" -f value -c name)" = e2e-remote ] || { why="image show after the mapping was deleted"; return 1; }
+	[ "$(openstack volume show "$vol_remote" -f value -c name)" = e2e-remote ] || { why="volume show after the mapping was deleted"; return 1; }
+	mapping_is "remote1 ${fedproj//-/}" images "$img_remote" || { why="image mapping after the broadcast: $(mapping images "$img_remote")"; return 1; }
+	mapping_is "remote1 ${fedproj//-/}" volumes "$vol_remote" || { why="volume mapping after the broadcast: $(mapping volumes "$vol_remote")"; return 1; }
+}
+check "broadcast search after mixmatch-manage mappings delete: image and volume found at remote1, mapped again" broadcast
+
+# Resources made in each cloud directly, by each cloud's own demo user: only that
+# cloud's notifications can tell the ingester about them.
+direct=()
+ingest_creates() {
+	local c id
+	for c in local remote1; do
+		id=$(curl -s -X POST -H "X-Auth-Token: ${demo_token[$c]}" -H "Content-Type: application/json" \
+			-d '{"name": "e2e-direct", "disk_format": "raw", "container_format": "bare"}' "${glance[$c]}/v2/images" | json 'j["id"]') ||
+			{ why="image create at $c failed"; return 1; }
+		direct+=("$c images $id")
+		id=$(curl -s -X POST -H "X-Auth-Token: ${demo_token[$c]}" -H "Content-Type: application/json" \
+			-d '{"volume": {"size": 1, "name": "e2e-direct"}}' "${cinder[$c]}/v3/${demo_project[$c]}/volumes" | json 'j["volume"]["id"]') ||
+			{ why="volume create at $c failed"; return 1; }
+		direct+=("$c volumes $id")
+	done
+	local d sp
+	for d in "${direct[@]}"; do
+		read -r c kind id <<<"$d"
+		sp=$c && [ "$c" = local ] && sp=default
+		wait_mapping "$kind" "$id" "$sp" "${demo_project[$c]}" || return 1
+	done
+}
+check "the ingester learns creates from both clouds' own notifications (images, volumes)" ingest_creates
+
+ingest_deletes() {
+	local d c kind id url
+	for d in "${direct[@]}"; do
+		read -r c kind id <<<"$d"
+		if [ "$kind" = images ]; then
+			url=${glance[$c]}/v2/images/$id
+		else
+			until_status available "$c" volumes "$id" || { why="$id not available at $c"; return 1; }
+			url=${cinder[$c]}/v3/${demo_project[$c]}/volumes/$id
+		fi
+		curl -sf -X DELETE -H "X-Auth-Token: ${demo_token[$c]}" "$url" || { why="delete of $kind $id at $c failed"; return 1; }
+	done
+	for d in "${direct[@]}"; do
+		read -r c kind id <<<"$d"
+		wait_no_mapping "$kind" "$id" || return 1
+	done
+}
+check "the ingester learns deletes from both clouds' own notifications" ingest_deletes
+
+gophercloud() {
+	MIXMATCH_E2E_ENV=$work/fed/env go test -tags e2e -count=1 -timeout 5m ./app/e2etest/ >"$work/gophercloud.log" 2>&1 ||
+		{ why=$(grep -E '^\s+\S+_test.go:[0-9]+:|FAIL|panic' "$work/gophercloud.log" | head -n 20); return 1; }
+}
+check "gophercloud: images, volumes, snapshots through the catalog (create, paged and sorted lists, show, download, delete)" gophercloud
+
+delete_all() {
+	openstack volume snapshot delete "$snap_local" "$snap_remote" || { why="snapshot delete failed"; return 1; }
+	until_status none local snapshots "$snap_local" && until_status none remote1 snapshots "$snap_remote" ||
+		{ why="snapshots not deleted in their clouds"; return 1; }
+	openstack volume delete "$vol_local" "$vol_remote" || { why="volume delete failed"; return 1; }
+	openstack image delete "$img_local" "$img_remote" || { why="image delete failed"; return 1; }
+	remote_demo openstack volume delete "$vol_xfer" || { why="the remote demo user's delete of $vol_xfer failed"; return 1; }
+	until_status none local volumes "$vol_local" && until_status none remote1 volumes "$vol_remote" &&
+		until_status none remote1 volumes "$vol_xfer" || { why="volumes not deleted in their clouds"; return 1; }
+	[ "$(image_at local "$img_local")" = deleted ] || [ "$(image_at local "$img_local")" = none ] || { why="$img_local still in the local Glance"; return 1; }
+	[ "$(image_at remote1 "$img_remote")" = deleted ] || [ "$(image_at remote1 "$img_remote")" = none ] || { why="$img_remote still in the remote Glance"; return 1; }
+	local r
+	for r in "images $img_local" "images $img_remote" "volumes $vol_local" "volumes $vol_remote" "volumes $vol_xfer" \
+		"snapshots $snap_local" "snapshots $snap_remote"; do
+		# shellcheck disable=SC2086
+		wait_no_mapping $r || return 1
+	done
+	local left
+	left=$(openstack image list -f value -c ID; openstack volume list -f value -c ID; openstack volume snapshot list -f value -c ID)
+	[ -z "$left" ] || { why="lists still show: $left"; return 1; }
+}
+check "delete everything through mixmatch: gone from both clouds, mappings dropped, lists empty" delete_all
+
+# Where the tokens went. The local Keystone logs every token presented to it (the
+# subject of each validation, the caller's own); the remote Keystone's Apache logs the
+# tokens it receives and issues; the Glances and Cinders log each token they validate
+# as {SHA256}<hash>. No local token, raw or hashed, may be in any log of remote1, and
+# every token remote1's services validated must be one remote1's Keystone issued.
+tokens() {
+	why=$(/usr/bin/python3 - "$FEDERATION_DIR" <<'EOF'
+import glob, hashlib, os, re, sys
+fed = sys.argv[1]
+def fail(message):
+    print(message)
+    sys.exit(1)
+def read(pattern):
+    return "".join(open(f, errors="replace").read() for f in sorted(glob.glob(os.path.join(fed, pattern))))
+h = lambda t: "{SHA256}" + hashlib.sha256(t.encode()).hexdigest()
+local = set(re.findall(r"(?:subject|auth)=(gAAAA\S+)", read("keystone/uwsgi.log")))
+if not local:
+    fail("the local Keystone logged no token")
+remote_logs = read("remote1/*/*.log") + read("remote1/*/*.out")
+leaked = [t for t in local if t in remote_logs or h(t) in remote_logs]
+if leaked:
+    fail("%d of %d local tokens reached remote1, e.g. %s" % (len(leaked), len(local), h(leaked[0])))
+local_services = read("glance/*.log") + read("cinder/*.log")
+if not any(h(t) in local_services for t in local):
+    fail("no local token in the local Glance's and Cinder's logs: the logs do not show tokens")
+issued = {h(t) for t in re.findall(r"issued=(gAAAA\S+)", read("remote1/keystone/apache-access.log"))}
+seen = set(re.findall(r"X-Subject-Token: (\{SHA256\}[0-9a-f]+)", read("remote1/glance/*.log") + read("remote1/cinder/*.log")))
+if not seen:
+    fail("remote1's Glance and Cinder logged no token")
+if seen - issued:
+    fail("remote1's services validated %d tokens its Keystone did not issue" % len(seen - issued))
+print("%d local tokens, none at remote1; remote1's services saw %d tokens, all its own" % (len(local), len(seen)))
+EOF
+	) || return 1
+	echo "e2e: $why"
+}
+check "the local tokens never left the IdP: remote1's logs show only tokens its own Keystone issued" tokens
+
+not_a_version() {
+	local code
+	code=$(curl -s -o "$work/body" -w '%{http_code}' "$MIXMATCH_URL/image/not-a-version/images")
+	[ "$code" = 404 ] && grep -q '"code":404' "$work/body" || { why="GET /image/not-a-version answered $code"; return 1; }
+}
+check "a path outside the API answers a JSON 404 through Apache" not_a_version
+
+health() {
+	[ "$(curl -sf "$MIXMATCH_URL/healthcheck?detail")" = '{"status":"ok"}' ] ||
+		{ why="healthcheck through Apache: $(curl -s "$MIXMATCH_URL/healthcheck?detail")"; return 1; }
+	curl -sf "$MIXMATCH_METRICS_URL/healthcheck" | grep -q '"database":{"engine":"sqlite3","ok":true}' ||
+		{ why="detailed healthcheck: $(curl -s "$MIXMATCH_METRICS_URL/healthcheck")"; return 1; }
+}
+check "GET /healthcheck: a status only through Apache; the details on the worker's metrics listener" health
+
+echo "e2e: the federation started in $started s; the checks took $((SECONDS - started)) s"
+echo "${#passed[@]} passed, ${#failed[@]} failed"
+if [ "${#failed[@]}" -gt 0 ]; then
+	printf 'e2e: failed: %s\n' "${failed[@]}" >&2
+	exit 1
+fi

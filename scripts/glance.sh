@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# A real Glance (Debian's glance-api) on loopback for the local cloud: file store,
-# SQLite, keystonemiddleware against the Keystone of scripts/keystone.sh, and
-# notifications through oslo.messaging (driver messagingv2) to TRANSPORT_URL, by
+# A real Glance (Debian's glance-api) on loopback, for either cloud of the federation:
+# file store, SQLite, keystonemiddleware against the Keystone of KEYSTONE_ENV (the env
+# file of scripts/keystone.sh or scripts/sp-keystone.sh, or the directory holding it),
+# and notifications through oslo.messaging (driver messagingv2) to TRANSPORT_URL, by
 # default the local RabbitMQ's / virtual host. Everything it writes is under DIR.
 #
-#   scripts/glance.sh start DIR KEYSTONE_DIR [TRANSPORT_URL]
+#   scripts/glance.sh start DIR KEYSTONE_ENV [TRANSPORT_URL]
 #                                    prints GLANCE_URL=... (also in DIR/env)
 #   scripts/glance.sh stop DIR
 #
@@ -16,14 +17,15 @@ set -euo pipefail
 
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start DIR KEYSTONE_DIR | stop DIR" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start DIR KEYSTONE_ENV [TRANSPORT_URL] | stop DIR" >&2; exit 2; }
 
 stop() { stop_pidfile "$dir/glance.pid" "$(cd "$dir" 2>/dev/null && pwd)/glance-api.conf "; }
 if [ "$cmd" = stop ]; then stop; exit 0; fi
-keystone_dir=${3:?KEYSTONE_DIR missing}
+keystone_env=${3:?KEYSTONE_ENV missing}
+[ -d "$keystone_env" ] && keystone_env=$keystone_env/env
 transport_url=${4:-rabbit://guest:guest@127.0.0.1:5672/}
-# shellcheck disable=SC1091
-. "$keystone_dir/env"
+# shellcheck disable=SC1090
+. "$keystone_env"
 
 command -v glance-api >/dev/null || apt_install --no-install-recommends glance-api
 
@@ -35,6 +37,10 @@ dir=$(cd "$dir" && pwd)
 port=$(free_port)
 cat >"$dir/glance-api.conf" <<EOF
 [DEFAULT]
+# keystoneauth logs each token keystonemiddleware validates, as {SHA256}<hash of the
+# id>, at debug level: make e2e reads that to tell which tokens reached which cloud.
+# The other loggers keep oslo.log's default levels.
+default_log_levels = amqp=WARN,amqplib=WARN,sqlalchemy=WARN,oslo.messaging=INFO,oslo_messaging=INFO,iso8601=WARN,urllib3.connectionpool=WARN,keystonemiddleware=WARN,routes.middleware=WARN,stevedore=WARN,taskflow=WARN,keystoneauth=WARN,keystoneauth.session=DEBUG,oslo_policy=INFO
 bind_host = 127.0.0.1
 bind_port = $port
 workers = 1

@@ -75,10 +75,13 @@ manage saml_idp_metadata >"$dir/saml/idp_metadata.xml"
 
 # One process: several keystone processes writing one SQLite file lock each other out.
 # Connection: close, because uwsgi's http-socket closes after each answer anyway, and a
-# client reusing the connection for a POST would read a reset.
+# client reusing the connection for a POST would read a reset. The log names the tokens
+# each request carries (X-Auth-Token, X-Subject-Token), so that make e2e can show where
+# this IdP's tokens went, and did not: a test cloud on loopback whose tokens die with it.
 uwsgi --http-socket "127.0.0.1:$port" --plugins python3 --wsgi-file "$(command -v keystone-wsgi-public)" \
 	--master --processes 1 --threads 4 --lazy-apps --buffer-size 65535 --die-on-term \
 	--add-header "Connection: close" \
+	--log-format '%(addr) [%(ctime)] "%(method) %(uri) %(proto)" %(status) %(size) %(msecs)ms auth=%(var.HTTP_X_AUTH_TOKEN) subject=%(var.HTTP_X_SUBJECT_TOKEN)' \
 	--env "OS_KEYSTONE_CONFIG_DIR=$dir" --env OS_KEYSTONE_CONFIG_FILES=keystone.conf \
 	--pidfile "$dir/uwsgi.pid" --daemonize "$dir/uwsgi.log"
 

@@ -62,7 +62,8 @@ stop_pidfile() {
 	local file=$1 match=$2 pid i
 	[ -f "$file" ] || return 0
 	pid=$(cat "$file")
-	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match"; then
+	# 2>/dev/null before the <: a process gone since (no /proc entry) is no error.
+	if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$match"; then
 		kill "$pid" 2>/dev/null || true
 		for ((i = 0; i < 100; i++)); do
 			alive "$pid" || break
@@ -89,4 +90,33 @@ fresh_dir() {
 	fi
 	mkdir -p "$dir"
 	touch "$dir/$mark"
+}
+
+# env_value FILE KEY: the value of KEY=VALUE in FILE, one of the env files the start-up
+# scripts write. Read rather than sourced where two files name the same keys (the
+# Keystone of each cloud writes KEYSTONE_URL).
+env_value() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
+
+# catalog_add KEYSTONE_ENV TYPE NAME URL...: a service of TYPE named NAME in the catalog
+# of the Keystone of KEYSTONE_ENV (keystone.sh's or sp-keystone.sh's env file), as its
+# admin, with an endpoint per URL given (public, then internal and admin; one URL
+# serves all three) in RegionOne. One Python process per service rather than an
+# openstack command per endpoint: each of those costs a second or more of start-up.
+catalog_add() {
+	/usr/bin/python3 - "$(env_value "$1" KEYSTONE_URL)" "$(env_value "$1" KEYSTONE_ADMIN_PASSWORD)" "${@:2}" <<'PY'
+import json, sys, urllib.request
+url, password, stype, name, *urls = sys.argv[1:]
+def call(method, path, body, token=None):
+    req = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"X-Auth-Token": token} if token else {})})
+    with urllib.request.urlopen(req) as r:
+        return r.headers.get("X-Subject-Token"), json.load(r)
+token, _ = call("POST", "/auth/tokens?nocatalog", {"auth": {"identity": {"methods": ["password"],
+    "password": {"user": {"name": "admin", "domain": {"id": "default"}, "password": password}}},
+    "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
+service = call("POST", "/services", {"service": {"type": stype, "name": name}}, token)[1]["service"]["id"]
+for iface, u in zip(("public", "internal", "admin"), urls + urls[-1:] * 2):
+    call("POST", "/endpoints", {"endpoint": {"service_id": service, "interface": iface, "url": u,
+                                             "region_id": "RegionOne"}}, token)
+PY
 }

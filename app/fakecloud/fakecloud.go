@@ -1,14 +1,14 @@
 // Package fakecloud stands in for one OpenStack cloud: Glance v2 (images, their data,
 // tags and members), Cinder v3 (volumes and snapshots) and Neutron v2.0 (networks) on
 // one local HTTP server, and the version document of one of their roots at / when
-// asked (SetRoot). It is the only such stand-in: the proxy tests, the load test and
-// mixmatch-standin all use it, so it must be no more lenient than the services
-// where mixmatch depends on them. Ids are looked up exactly as written (a dash-less
-// form of a dashed id is a 404, as in the services' databases); unknown paths and
-// ids are 404s and bad list parameters 400s with the services' own error bodies;
-// lists page, sort and link as each service does, with absolute URLs where the
-// services build them from the caller's host (Cinder's and Neutron's links,
-// Glance's Location, the version documents).
+// asked (SetRoot). It is the only such stand-in: the proxy tests and the load test
+// use it, so it must be no more lenient than the services where mixmatch depends on
+// them. Ids are looked up exactly as written (a dash-less form of a dashed id is a
+// 404, as in the services' databases); unknown paths and ids are 404s and bad list
+// parameters 400s with the services' own error bodies; lists page, sort and link as
+// each service does, with absolute URLs where the services build them from the
+// caller's host (Cinder's and Neutron's links, Glance's Location, the version
+// documents).
 //
 // It records every call it receives, and can be switched to misbehave: fail, hang,
 // answer slowly, break an answer off, reset connections.

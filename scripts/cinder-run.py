@@ -1,0 +1,34 @@
+"""Runs a Cinder service (api, scheduler or volume) as its console script does,
+after mending one incompatibility between two Debian 12 packages.
+
+python3-oslo.messaging 14.0.3-0+deb12u1 sanitizes the context of every notification
+by rebuilding it with the context class's from_dict from a dict that has no
+read_deleted; python3-cinder 21.3.1 passes that None on and its RequestContext
+refuses it (ValueError). Every Cinder notification then fails, and with it the
+create of every volume. The context of a notification is only read to serialise
+it, so read_deleted defaults to "no", Cinder's own default.
+
+    /usr/bin/python3 scripts/cinder-run.py api|scheduler|volume --config-file FILE ...
+"""
+import importlib
+import sys
+
+service = sys.argv.pop(1)
+if service not in ("api", "scheduler", "volume"):
+    sys.exit("usage: cinder-run.py api|scheduler|volume [OPTION...]")
+# The command module first: it monkey-patches eventlet before anything else loads.
+cmd = importlib.import_module("cinder.cmd." + service)
+from cinder import context  # noqa: E402
+
+_from_dict = context.RequestContext.from_dict.__func__
+
+
+def from_dict(cls, values):
+    if values.get("read_deleted") is None:
+        values = dict(values, read_deleted="no")
+    return _from_dict(cls, values)
+
+
+context.RequestContext.from_dict = classmethod(from_dict)
+sys.argv[0] = "/usr/bin/cinder-" + service
+sys.exit(cmd.main())
