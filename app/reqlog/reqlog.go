@@ -56,7 +56,7 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 			r.Header.Set(Header, id)
 		}
 		e := &entry{}
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK, id: id}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, e)))
 		e.mu.Lock()
 		sp := e.sp
@@ -85,16 +85,28 @@ type recorder struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// id goes out with every answer that has none of its own: the answers
+	// mixmatch builds itself (its errors, aggregated lists, version documents), so
+	// that a client can quote it and an access log record it.
+	id string
+}
+
+func (r *recorder) stamp() {
+	if !r.wroteHeader && r.Header().Get(Header) == "" {
+		r.Header().Set(Header, r.id)
+	}
 }
 
 func (r *recorder) WriteHeader(status int) {
 	if !r.wroteHeader {
+		r.stamp()
 		r.status, r.wroteHeader = status, true
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
+	r.stamp()
 	r.wroteHeader = true
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)

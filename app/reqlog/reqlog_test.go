@@ -61,3 +61,35 @@ func TestOneLinePerRequest(t *testing.T) {
 		t.Errorf("observed %v", observed)
 	}
 }
+
+// An answer mixmatch builds itself goes out with the request's id; one that
+// carries its cloud's id keeps it.
+func TestEveryAnswerCarriesARequestID(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name, upstream string
+		write          func(w http.ResponseWriter)
+	}{
+		{"an error of mixmatch's", "", func(w http.ResponseWriter) { w.WriteHeader(http.StatusBadGateway) }},
+		{"a body without WriteHeader", "", func(w http.ResponseWriter) { w.Write([]byte("{}")) }},
+		{"a cloud's answer", "req-from-the-cloud", func(w http.ResponseWriter) { w.WriteHeader(http.StatusOK) }},
+	} {
+		h := Middleware(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.upstream != "" {
+				w.Header().Set(Header, tc.upstream)
+			}
+			tc.write(w)
+		}))
+		req := httptest.NewRequest("GET", "/image/v2/images", nil)
+		req.Header.Set(Header, "req-0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		want := tc.upstream
+		if want == "" {
+			want = "req-0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f"
+		}
+		if got := rec.Header().Values(Header); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: %s = %q, want %q", tc.name, Header, got, want)
+		}
+	}
+}
