@@ -31,6 +31,11 @@ var v1VolumeSummaryKeys = []string{"attachments", "availability_zone", "bootable
 // SkippedHeader names the SPs an aggregated list lacks because they failed.
 const SkippedHeader = "MM-Skipped-Service-Providers"
 
+// servedHeaders say which microversion an SP served a list in (Cinder answers
+// every v3 call with them, and clients check the version against the one they
+// asked for); a merged list carries those of the first SP by precedence.
+var servedHeaders = []string{"OpenStack-API-Version", "Vary"}
+
 func (p *Proxy) aggregates(r *http.Request, info reqinfo.Request) bool {
 	c, ok := services.Lookup(info.Service, info.ResourceType)
 	return p.cfg.Aggregation && ok && c.Aggregate && info.IsList(r.Method) &&
@@ -135,6 +140,12 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		body[c.ListKey+"_links"] = []map[string]string{{"rel": "next",
 			"href": p.publicURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}
+	for _, src := range sources {
+		if h := src.(*listSource).served.Load(); h != nil {
+			copyNamed(w.Header(), *h, servedHeaders)
+			break
+		}
+	}
 	if len(res.Skipped) > 0 {
 		w.Header().Set(SkippedHeader, strings.Join(res.Skipped, ","))
 		p.logger.Warn("aggregated list without some service providers", "skipped", res.Skipped)
@@ -205,6 +216,8 @@ type listSource struct {
 	busy atomic.Bool
 	// refused is the SP's first refusal of a page (clientError).
 	refused atomic.Pointer[answer]
+	// served holds the servedHeaders of the SP's first answer that had any.
+	served atomic.Pointer[http.Header]
 }
 
 func anyBusy(sources []aggregate.Source) bool {
@@ -311,6 +324,11 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, bound i
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		return se
+	}
+	served := http.Header{}
+	copyNamed(served, resp.Header, servedHeaders)
+	if len(served) > 0 {
+		s.served.CompareAndSwap(nil, &served)
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: bound}
 	// Items carry their SP's links (Cinder's self and bookmark).

@@ -586,3 +586,21 @@ func TestNetworksRouteAndAggregate(t *testing.T) {
 		t.Fatalf("%d %+v", rec.Code, got[len(got)-1])
 	}
 }
+
+// Cinder answers every v3 call with the microversion it served, and clients check
+// it against the one they asked for (Tempest fails a list without it); a merged
+// list says what the SPs said.
+func TestAggregatedListCarriesTheMicroversion(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, b := range s.backends {
+		b.SetHeader("OpenStack-API-Version", "volume 3.14")
+		b.SetHeader("Vary", "OpenStack-API-Version")
+	}
+	for _, path := range []string{"/volume/v3/8a1e/volumes", "/volume/v3/8a1e/volumes/detail"} {
+		rec := s.do(t, "GET", path, nil, "OpenStack-API-Version", "volume 3.14")
+		if rec.Code != 200 || rec.Header().Get("OpenStack-API-Version") != "volume 3.14" ||
+			rec.Header().Get("Vary") != "OpenStack-API-Version" {
+			t.Fatalf("%s: %d %v", path, rec.Code, rec.Header())
+		}
+	}
+}
