@@ -28,6 +28,12 @@ import (
 var v1VolumeSummaryKeys = []string{"attachments", "availability_zone", "bootable", "created_at", "display_description",
 	"display_name", "encrypted", "id", "metadata", "multiattach", "size", "snapshot_id", "source_volid", "status", "volume_type"}
 
+// snapshotSummaryKeys are the keys of a Cinder snapshot summary list item: all but
+// what the detail adds (os-extended-snapshot-attributes:*, and from microversions
+// on group_snapshot_id, user_id, consumes_quota).
+var snapshotSummaryKeys = []string{"created_at", "description", "id", "metadata", "name", "size", "status",
+	"updated_at", "volume_id"}
+
 // SkippedHeader names the SPs an aggregated list lacks because they failed.
 const SkippedHeader = "MM-Skipped-Service-Providers"
 
@@ -192,8 +198,11 @@ func trim(it aggregate.Item, info reqinfo.Request, summary bool) map[string]any 
 		return it
 	}
 	keep := []string{"id", "links", "name"}
-	if info.Version == "v1" {
+	switch {
+	case info.Version == "v1":
 		keep = v1VolumeSummaryKeys
+	case info.ResourceType == "snapshots":
+		keep = snapshotSummaryKeys
 	}
 	out := map[string]any{}
 	for _, k := range keep {

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -601,6 +603,27 @@ func TestAggregatedListCarriesTheMicroversion(t *testing.T) {
 		if rec.Code != 200 || rec.Header().Get("OpenStack-API-Version") != "volume 3.14" ||
 			rec.Header().Get("Vary") != "OpenStack-API-Version" {
 			t.Fatalf("%s: %d %v", path, rec.Code, rec.Header())
+		}
+	}
+}
+
+// Cinder's summary of a snapshot is most of it (cinder/api/views/snapshots.py),
+// unlike a volume's: only what the detail adds goes.
+func TestAggregatedSnapshotSummary(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, name := range []string{"default", "remote1"} {
+		s.backends[name].Add(fakecloud.Snapshots, "", name+"-snap", map[string]any{"name": "s", "volume_id": name + "0",
+			"group_snapshot_id": nil, "user_id": "u", "consumes_quota": true})
+	}
+	rec := s.do(t, "GET", "/volume/v3/8a1e/snapshots", nil)
+	var body struct{ Snapshots []map[string]any }
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Snapshots) != 2 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	want := []string{"created_at", "description", "id", "metadata", "name", "size", "status", "updated_at", "volume_id"}
+	for _, it := range body.Snapshots {
+		if keys := slices.Sorted(maps.Keys(it)); !slices.Equal(keys, want) {
+			t.Fatalf("summary item has %v, want %v", keys, want)
 		}
 	}
 }
