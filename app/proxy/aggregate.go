@@ -90,6 +90,11 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	reqlog.SetTarget(r.Context(), "aggregate")
 	res, err := aggregate.Merge(r.Context(), sources, keys, limit, marker)
+	if errors.Is(err, aggregate.ErrMarkerNotFound) && len(sources) > 0 {
+		// Refused as the service refuses it (Glance with a 400, Cinder and Neutron
+		// with a 404), in its words: the first SP is asked for the page after it.
+		sources[0].Page(r.Context(), marker, limit)
+	}
 	if t := refusal(sources); t != nil {
 		p.forward(w, r, t)
 		return

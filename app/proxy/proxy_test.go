@@ -489,8 +489,8 @@ func TestAggregationSurvivesAFailingCloud(t *testing.T) {
 
 func TestAggregationRefusals(t *testing.T) {
 	s := newAggregatingSetup(t)
-	for _, path := range []string{"/image/v2/images?marker=nothing-here", "/image/v2/images?limit=-1",
-		"/image/v2/images?sort=name&sort_key=size"} {
+	// A marker no cloud holds: TestAggregatedListOfAMissingMarker.
+	for _, path := range []string{"/image/v2/images?limit=-1", "/image/v2/images?sort=name&sort_key=size"} {
 		if rec := s.do(t, "GET", path, nil); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"code":400`) {
 			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
 		}
@@ -624,6 +624,25 @@ func TestAggregatedSnapshotSummary(t *testing.T) {
 	for _, it := range body.Snapshots {
 		if keys := slices.Sorted(maps.Keys(it)); !slices.Equal(keys, want) {
 			t.Fatalf("summary item has %v, want %v", keys, want)
+		}
+	}
+}
+
+// A plain marker no cloud holds is refused as the service refuses it: Glance with
+// a 400, Cinder with a 404 (Tempest expects each), in the service's own words.
+func TestAggregatedListOfAMissingMarker(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, tc := range []struct {
+		path string
+		code int
+		text string
+	}{
+		{"/image/v2/images?marker=nothing-here", 400, "No image found with ID nothing-here"},
+		{"/volume/v3/8a1e/volumes?marker=nothing-here", 404, "nothing-here could not be found"},
+		{"/volume/v3/8a1e/snapshots/detail?marker=nothing-here", 404, "nothing-here could not be found"},
+	} {
+		if rec := s.do(t, "GET", tc.path, nil); rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.text) {
+			t.Errorf("%s: %d %s", tc.path, rec.Code, rec.Body)
 		}
 	}
 }
