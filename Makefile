@@ -33,9 +33,10 @@ run: build
 e2e: build
 	scripts/e2e.sh
 
-# Tempest's image API tests (tempest.api.image.v2) through mixmatch and then against
-# the same Glance directly, on a federation of its own; fails unless every test ends
-# the same way in both runs. Results and logs in ./var/tempest.
+# Tempest's image and volume API tests (tempest.api.image.v2, tempest.api.volume)
+# through mixmatch and then against the same Glance and Cinder directly, on a
+# federation of its own; fails unless every test ends the same way in both runs.
+# Results and logs in ./var/tempest.
 tempest: build
 	scripts/tempest.sh
 

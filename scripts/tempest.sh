@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# make tempest: Tempest's image API tests (tempest.api.image.v2, from Debian's tempest
-# package) run twice against one federation of scripts/federation.sh:
-#   1. through mixmatch, the catalog's image endpoints as federation.sh sets them;
-#   2. against the same Glance, those endpoints pointed at Glance itself.
-# A client must not tell mixmatch from the Glance behind it, so the second run is the
-# reference: this fails unless every test ends the same way in both. A test that
+# make tempest: Tempest's image and volume API tests (tempest.api.image.v2 and
+# tempest.api.volume, v3, from Debian's tempest package) run twice against one
+# federation of scripts/federation.sh:
+#   1. through mixmatch, the catalog's image and volumev3 endpoints as federation.sh
+#      sets them;
+#   2. against the local cloud's own Glance and Cinder, those endpoints pointed at them.
+# A client must not tell mixmatch from the services behind it, so the second run is
+# the reference: this fails unless every test ends the same way in both. A test that
 # fails in both is listed but not held against mixmatch (the deployment lacks
-# something). The summary, the subunit streams, Tempest's and the federation's logs
-# are kept in var/tempest.
+# something). One table per API; the summary, the subunit streams, Tempest's and the
+# federation's logs (mixmatch's workers' among them) are kept in var/tempest.
 #
-#   TEMPEST_RUN_TIMEOUT   seconds one run may take (600)
+#   TEMPEST_RUN_TIMEOUT   seconds one run may take (900)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 out=$repo/var/tempest
-run_timeout=${TEMPEST_RUN_TIMEOUT:-600}
+run_timeout=${TEMPEST_RUN_TIMEOUT:-900}
 
 command -v tempest >/dev/null || apt_install --no-install-recommends tempest
 
@@ -56,6 +58,25 @@ export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_P
 glance-manage --config-file "$work/fed/glance/glance-api.conf" db_load_metadefs >"$out/load-metadefs.log" 2>&1 ||
 	{ log "glance-manage db_load_metadefs failed; see $out/load-metadefs.log"; exit 1; }
 
+# The microversions the local Cinder serves (its version document's v3), and those
+# mixmatch's document announces for the federation. Tempest picks the tests whose
+# microversions fall in [volume] min_microversion..max_microversion, and sends each
+# one's in OpenStack-API-Version; the Cinder's own range there makes both runs the
+# same selection, and a microversion mixmatch mishandles shows as a difference.
+microversions() {
+	curl -sf "$1" | /usr/bin/python3 -c '
+import json, sys
+v3 = [v for v in json.load(sys.stdin)["versions"] if v["id"].startswith("v3")]
+print(v3[0].get("min_version") or "", v3[0].get("version") or "")'
+}
+read -r cinder_min cinder_max <<<"$(microversions "$CINDER_URL/")" || true
+if [ -z "${cinder_min:-}" ] || [ -z "${cinder_max:-}" ]; then
+	log "no v3 microversion range in $CINDER_URL/"
+	exit 1
+fi
+read -r mm_min mm_max <<<"$(microversions "$MIXMATCH_URL/volume/")" || true
+log "volume microversions: Cinder $cinder_min..$cinder_max, mixmatch announces ${mm_min:-?}..${mm_max:-?}"
+
 # A workspace of its own: the workspace list too, rather than ~/.tempest's. Tempest
 # logs to tempest.log in the working directory until it has a configuration of its
 # own, so init runs in the scratch directory, not in the checkout.
@@ -65,7 +86,17 @@ ws=$work/tempest
 # tempest.log in the working directory; without it, log_dir and log_file below hold.
 rm -f "$ws/etc/logging.conf"
 # What this Glance is (scripts/glance.sh): one file store, glance-direct its only
-# import method, no cache, no multiple locations; and Glance is the only service.
+# import method, no cache, no multiple locations. What this Cinder is
+# (scripts/cinder.sh): one backend, Cinder's FakeLoggingVolumeDriver (its name and
+# protocol from the env, its vendor the driver's "Open Source"), which creates,
+# snapshots, clones, retypes and groups volumes without storage; no cinder-backup,
+# so no backups; nothing to manage. No Nova: the attach tests skip. What the fake
+# driver cannot do fails alike in both runs, and is listed as such: it holds no
+# data (test_volume_upload), its LVM stand-in cannot extend
+# (test_volume_extend_when_volume_has_snapshot), and the tests of a volume made
+# from [compute] image_ref, Nova's image, find none (VolumesImageMetadata,
+# test_volume_extend, test_create_from_bootable_volume,
+# test_volume_create_get_update_delete_from_image).
 # Dynamic credentials: each test class gets projects and users of its own from the
 # admin, so the two runs start alike.
 cat >"$ws/etc/tempest.conf" <<EOF
@@ -102,9 +133,31 @@ api_v1 = false
 import_image = true
 os_glance_reserved = true
 manage_locations = false
+[volume]
+region = RegionOne
+catalog_type = volumev3
+endpoint_type = publicURL
+backend_names = $CINDER_BACKEND_NAME
+storage_protocol = $CINDER_STORAGE_PROTOCOL
+vendor_name = Open Source
+min_microversion = $cinder_min
+max_microversion = $cinder_max
+# The fake driver answers at once; a volume still creating after a minute is lost.
+build_timeout = 60
+build_interval = 1
+[volume-feature-enabled]
+multi_backend = false
+backup = false
+snapshot = true
+clone = true
+manage_volume = false
+manage_snapshot = false
+extend_attached_volume = false
+extend_attached_encrypted_volume = false
+api_extensions = all
 [service_available]
 glance = true
-cinder = false
+cinder = true
 neutron = false
 nova = false
 swift = false
@@ -114,13 +167,18 @@ run_validation = false
 EOF
 cp "$ws/etc/tempest.conf" "$out/tempest.conf"
 
-# run NAME: one run of the image tests; its results go to $out/NAME.subunit.
+# The tests: Glance's v2 API, Cinder's v3 (tempest.api.volume has no other). None is
+# excluded by name: what this deployment lacks (Nova, backups, a second backend,
+# volumes to manage), tempest.conf above tells Tempest, and its tests skip.
+regex='^tempest\.api\.(image\.v2|volume)\.'
+
+# run NAME: one run of the tests; its results go to $out/NAME.subunit.
 run() {
 	local name=$1 t0=$SECONDS
-	log "$name: tempest run --regex '^tempest\\.api\\.image\\.v2' (concurrency 2)"
+	log "$name: tempest run --regex '$regex' (concurrency 2)"
 	# In the background and waited for, so that an interrupt stops it at once (see
 	# cleanup); timeout leads a process group of its own, the test workers in it.
-	(cd "$ws" && exec timeout --kill-after=30 "$run_timeout" tempest run --regex '^tempest\.api\.image\.v2' --concurrency 2) \
+	(cd "$ws" && exec timeout --kill-after=30 "$run_timeout" tempest run --regex "$regex" --concurrency 2) \
 		>"$out/$name.out" 2>&1 &
 	running=$!
 	# Tempest exits non-zero when a test fails; the results decide, below.
@@ -133,17 +191,24 @@ run() {
 
 run mixmatch
 
-# The same Glance, reached straight from the catalog.
-for id in $(openstack endpoint list --service image -f value -c ID); do
-	openstack endpoint set --url "$GLANCE_URL" "$id"
-done
-[ "$(openstack endpoint list --service image -f value -c URL | sort -u)" = "$GLANCE_URL" ] ||
-	{ log "the image endpoints were not all repointed to $GLANCE_URL"; exit 1; }
+# repoint TYPE URL: every endpoint of the catalog's service TYPE to URL.
+repoint() {
+	local id
+	for id in $(openstack endpoint list --service "$1" -f value -c ID); do
+		openstack endpoint set --url "$2" "$id"
+	done
+	[ "$(openstack endpoint list --service "$1" -f value -c URL | sort -u)" = "$2" ] ||
+		{ log "the $1 endpoints were not all repointed to $2"; exit 1; }
+}
+# The same Glance and Cinder, reached straight from the catalog: Cinder's own calls
+# to Glance (a volume from an image) follow the catalog too.
+repoint image "$GLANCE_URL"
+repoint volumev3 "$CINDER_URL/v3/%(project_id)s"
 
-run glance
+run direct
 
 status=0
-/usr/bin/python3 - "$out/mixmatch.subunit" "$out/glance.subunit" >"$out/summary.txt" <<'EOF' || status=$?
+/usr/bin/python3 - "$out/mixmatch.subunit" "$out/direct.subunit" >"$out/summary.txt" <<'EOF' || status=$?
 import re, sys
 import subunit, testtools
 
@@ -175,38 +240,47 @@ def outcomes(path):
         result.stopTestRun()
     return tests
 
-mm, gl = outcomes(sys.argv[1]), outcomes(sys.argv[2])
 def count(tests, *statuses):
     return sum(1 for s, _ in tests.values() if s in statuses)
-print("tempest.api.image.v2     passed  failed  skipped  total")
-for name, tests in (("through mixmatch", mm), ("Glance directly", gl)):
-    print("%-22s %8d %7d %8d %6d" % (name, count(tests, "success", "xfail"), count(tests, "fail", "uxsuccess"),
-                                      count(tests, "skip"), len(tests)))
 def short(tests, t):
     s = tests.get(t, ("absent",))[0]
     return {"success": "pass", "xfail": "pass", "fail": "FAIL", "uxsuccess": "FAIL"}.get(s, s)
-differ = sorted(t for t in set(mm) | set(gl) if short(mm, t) != short(gl, t))
-both = sorted(t for t in set(mm) & set(gl) if short(mm, t) == short(gl, t) == "FAIL")
-print()
-print("Outcome differs (%d): through mixmatch / Glance directly" % len(differ))
-for t in differ:
-    m, g = mm.get(t, (None, "")), gl.get(t, (None, ""))
-    print("  %s: %s / %s" % (t, short(mm, t), short(gl, t)))
-    if m[1]:
-        print("      mixmatch: %s" % m[1][:300])
-    if g[1]:
-        print("      glance:   %s" % g[1][:300])
-print()
-print("Fails in both (%d): the deployment, not mixmatch" % len(both))
-for t in both:
-    print("  %s" % t)
-    print("      %s" % gl[t][1][:300])
-sys.exit(1 if differ or not mm or not gl else 0)
+
+mm_all, direct_all = outcomes(sys.argv[1]), outcomes(sys.argv[2])
+failed = not mm_all or not direct_all
+# One table per API; a test that errs before it starts (a class's setUpClass) is
+# named after its class, which still begins with the API's prefix.
+for prefix, service in (("tempest.api.image.v2", "Glance"), ("tempest.api.volume", "Cinder")):
+    mm = {t: o for t, o in mm_all.items() if t.startswith(prefix + ".") or prefix + "." in t}
+    di = {t: o for t, o in direct_all.items() if t.startswith(prefix + ".") or prefix + "." in t}
+    direct = "%s directly" % service
+    print("%-24s passed  failed  skipped  total" % prefix)
+    for name, tests in (("through mixmatch", mm), (direct, di)):
+        print("%-22s %10d %7d %8d %6d" % (name, count(tests, "success", "xfail"), count(tests, "fail", "uxsuccess"),
+                                          count(tests, "skip"), len(tests)))
+    differ = sorted(t for t in set(mm) | set(di) if short(mm, t) != short(di, t))
+    both = sorted(t for t in set(mm) & set(di) if short(mm, t) == short(di, t) == "FAIL")
+    print()
+    print("Outcome differs (%d): through mixmatch / %s" % (len(differ), direct))
+    for t in differ:
+        m, d = mm.get(t, (None, "")), di.get(t, (None, ""))
+        print("  %s: %s / %s" % (t, short(mm, t), short(di, t)))
+        if m[1]:
+            print("      mixmatch: %s" % m[1][:400])
+        if d[1]:
+            print("      %s: %s" % (service.lower(), d[1][:400]))
+    print()
+    print("Fails in both (%d): the deployment, not mixmatch" % len(both))
+    for t in both:
+        print("  %s" % t)
+        print("      %s" % di[t][1][:400])
+    print()
+    failed = failed or bool(differ) or not mm or not di
+sys.exit(1 if failed else 0)
 EOF
 cat "$out/summary.txt"
-echo
 log "$((SECONDS - start)) s in all; results, Tempest's output and the federation's logs in $out"
 if [ "$status" != 0 ]; then
-	log "FAIL: through mixmatch, tests end otherwise than against Glance itself"
+	log "FAIL: through mixmatch, tests end otherwise than against Glance and Cinder themselves"
 	exit 1
 fi

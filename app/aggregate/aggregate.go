@@ -47,6 +47,9 @@ type SortKey struct {
 // ErrBadRequest is a sort or marker the client must fix (400).
 var ErrBadRequest = errors.New("bad request")
 
+// ErrMarkerNotFound is a plain marker no source holds; it is an ErrBadRequest too.
+var ErrMarkerNotFound = errors.New("matches no item")
+
 // ParseSort reads sort=k1:asc,k2:desc or repeated sort_key/sort_dir, as Glance and
 // Cinder take them; mixing both is refused as they refuse it. def applies when
 // neither is given.
@@ -393,7 +396,7 @@ func seekPlainMarker(ctx context.Context, streams []*stream, id string) error {
 	close(results)
 	f, ok := <-results
 	if !ok {
-		return fmt.Errorf("%w: marker %s matches no item", ErrBadRequest, id)
+		return fmt.Errorf("%w: marker %s %w", ErrBadRequest, id, ErrMarkerNotFound)
 	}
 	for _, s := range streams {
 		if s == f.s {

@@ -28,8 +28,19 @@ import (
 var v1VolumeSummaryKeys = []string{"attachments", "availability_zone", "bootable", "created_at", "display_description",
 	"display_name", "encrypted", "id", "metadata", "multiattach", "size", "snapshot_id", "source_volid", "status", "volume_type"}
 
+// snapshotSummaryKeys are the keys of a Cinder snapshot summary list item: all but
+// what the detail adds (os-extended-snapshot-attributes:*, and from microversions
+// on group_snapshot_id, user_id, consumes_quota).
+var snapshotSummaryKeys = []string{"created_at", "description", "id", "metadata", "name", "size", "status",
+	"updated_at", "volume_id"}
+
 // SkippedHeader names the SPs an aggregated list lacks because they failed.
 const SkippedHeader = "MM-Skipped-Service-Providers"
+
+// servedHeaders say which microversion an SP served a list in (Cinder answers
+// every v3 call with them, and clients check the version against the one they
+// asked for); a merged list carries those of the first SP by precedence.
+var servedHeaders = []string{"OpenStack-API-Version", "Vary"}
 
 func (p *Proxy) aggregates(r *http.Request, info reqinfo.Request) bool {
 	c, ok := services.Lookup(info.Service, info.ResourceType)
@@ -79,6 +90,11 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 	}
 	reqlog.SetTarget(r.Context(), "aggregate")
 	res, err := aggregate.Merge(r.Context(), sources, keys, limit, marker)
+	if errors.Is(err, aggregate.ErrMarkerNotFound) && len(sources) > 0 {
+		// Refused as the service refuses it (Glance with a 400, Cinder and Neutron
+		// with a 404), in its words: the first SP is asked for the page after it.
+		sources[0].Page(r.Context(), marker, limit)
+	}
 	if t := refusal(sources); t != nil {
 		p.forward(w, r, t)
 		return
@@ -135,6 +151,12 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		body[c.ListKey+"_links"] = []map[string]string{{"rel": "next",
 			"href": p.publicURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}
+	for _, src := range sources {
+		if h := src.(*listSource).served.Load(); h != nil {
+			copyNamed(w.Header(), *h, servedHeaders)
+			break
+		}
+	}
 	if len(res.Skipped) > 0 {
 		w.Header().Set(SkippedHeader, strings.Join(res.Skipped, ","))
 		p.logger.Warn("aggregated list without some service providers", "skipped", res.Skipped)
@@ -181,8 +203,11 @@ func trim(it aggregate.Item, info reqinfo.Request, summary bool) map[string]any 
 		return it
 	}
 	keep := []string{"id", "links", "name"}
-	if info.Version == "v1" {
+	switch {
+	case info.Version == "v1":
 		keep = v1VolumeSummaryKeys
+	case info.ResourceType == "snapshots":
+		keep = snapshotSummaryKeys
 	}
 	out := map[string]any{}
 	for _, k := range keep {
@@ -205,6 +230,8 @@ type listSource struct {
 	busy atomic.Bool
 	// refused is the SP's first refusal of a page (clientError).
 	refused atomic.Pointer[answer]
+	// served holds the servedHeaders of the SP's first answer that had any.
+	served atomic.Pointer[http.Header]
 }
 
 func anyBusy(sources []aggregate.Source) bool {
@@ -311,6 +338,11 @@ func (s *listSource) get(ctx context.Context, path string, q url.Values, bound i
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		return se
+	}
+	served := http.Header{}
+	copyNamed(served, resp.Header, servedHeaders)
+	if len(served) > 0 {
+		s.served.CompareAndSwap(nil, &served)
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: bound}
 	// Items carry their SP's links (Cinder's self and bookmark).

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -487,8 +489,8 @@ func TestAggregationSurvivesAFailingCloud(t *testing.T) {
 
 func TestAggregationRefusals(t *testing.T) {
 	s := newAggregatingSetup(t)
-	for _, path := range []string{"/image/v2/images?marker=nothing-here", "/image/v2/images?limit=-1",
-		"/image/v2/images?sort=name&sort_key=size"} {
+	// A marker no cloud holds: TestAggregatedListOfAMissingMarker.
+	for _, path := range []string{"/image/v2/images?limit=-1", "/image/v2/images?sort=name&sort_key=size"} {
 		if rec := s.do(t, "GET", path, nil); rec.Code != 400 || !strings.Contains(rec.Body.String(), `"code":400`) {
 			t.Errorf("%s: %d %s", path, rec.Code, rec.Body)
 		}
@@ -584,5 +586,63 @@ func TestNetworksRouteAndAggregate(t *testing.T) {
 	got := s.backends["remote1"].Received()
 	if rec.Code != 200 || got[len(got)-1].Path != "/v2.0/networks/remote11" || got[len(got)-1].Token != "k2k-token-remote1" {
 		t.Fatalf("%d %+v", rec.Code, got[len(got)-1])
+	}
+}
+
+// Cinder answers every v3 call with the microversion it served, and clients check
+// it against the one they asked for (Tempest fails a list without it); a merged
+// list says what the SPs said.
+func TestAggregatedListCarriesTheMicroversion(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, b := range s.backends {
+		b.SetHeader("OpenStack-API-Version", "volume 3.14")
+		b.SetHeader("Vary", "OpenStack-API-Version")
+	}
+	for _, path := range []string{"/volume/v3/8a1e/volumes", "/volume/v3/8a1e/volumes/detail"} {
+		rec := s.do(t, "GET", path, nil, "OpenStack-API-Version", "volume 3.14")
+		if rec.Code != 200 || rec.Header().Get("OpenStack-API-Version") != "volume 3.14" ||
+			rec.Header().Get("Vary") != "OpenStack-API-Version" {
+			t.Fatalf("%s: %d %v", path, rec.Code, rec.Header())
+		}
+	}
+}
+
+// Cinder's summary of a snapshot is most of it (cinder/api/views/snapshots.py),
+// unlike a volume's: only what the detail adds goes.
+func TestAggregatedSnapshotSummary(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, name := range []string{"default", "remote1"} {
+		s.backends[name].Add(fakecloud.Snapshots, "", name+"-snap", map[string]any{"name": "s", "volume_id": name + "0",
+			"group_snapshot_id": nil, "user_id": "u", "consumes_quota": true})
+	}
+	rec := s.do(t, "GET", "/volume/v3/8a1e/snapshots", nil)
+	var body struct{ Snapshots []map[string]any }
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Snapshots) != 2 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	want := []string{"created_at", "description", "id", "metadata", "name", "size", "status", "updated_at", "volume_id"}
+	for _, it := range body.Snapshots {
+		if keys := slices.Sorted(maps.Keys(it)); !slices.Equal(keys, want) {
+			t.Fatalf("summary item has %v, want %v", keys, want)
+		}
+	}
+}
+
+// A plain marker no cloud holds is refused as the service refuses it: Glance with
+// a 400, Cinder with a 404 (Tempest expects each), in the service's own words.
+func TestAggregatedListOfAMissingMarker(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, tc := range []struct {
+		path string
+		code int
+		text string
+	}{
+		{"/image/v2/images?marker=nothing-here", 400, "No image found with ID nothing-here"},
+		{"/volume/v3/8a1e/volumes?marker=nothing-here", 404, "nothing-here could not be found"},
+		{"/volume/v3/8a1e/snapshots/detail?marker=nothing-here", 404, "nothing-here could not be found"},
+	} {
+		if rec := s.do(t, "GET", tc.path, nil); rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.text) {
+			t.Errorf("%s: %d %s", tc.path, rec.Code, rec.Body)
+		}
 	}
 }
