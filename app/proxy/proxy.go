@@ -215,7 +215,7 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 	// type the table does not know may be one, and is searched for.
 	c, known := services.Lookup(info.Service, info.ResourceType)
 	if info.ResourceID != "" && (!known || c.PerCloud) {
-		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
+		m, err := p.store.Find(r.Context(), services.RowType(info.Service, info.ResourceType), info.ResourceID)
 		if err == nil {
 			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {
 				t := at(sp, m.ProjectID)
@@ -441,7 +441,8 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 		// in the project of the user's local token.
 		project = t.user.Project.ID
 	}
-	m := store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id, ResourceSP: t.sp.Name, ProjectID: project}
+	m := store.Mapping{ResourceType: services.RowType(t.info.Service, t.info.ResourceType), ResourceID: id,
+		ResourceSP: t.sp.Name, ProjectID: project}
 	done := make(chan struct{})
 	p.learning.Add(1)
 	// A client that hangs up after the SP answered must not cost the mapping.
@@ -480,7 +481,8 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 func (p *Proxy) forgetDeleted(ctx context.Context, t *target) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnWait)
 	defer cancel()
-	if _, err := p.store.DeleteHeldBy(wctx, t.info.ResourceType, t.info.ResourceID, t.sp.Name); err != nil {
+	row := services.RowType(t.info.Service, t.info.ResourceType)
+	if _, err := p.store.DeleteHeldBy(wctx, row, t.info.ResourceID, t.sp.Name); err != nil {
 		p.logger.Warn("could not forget a deleted resource's mapping", "type", t.info.ResourceType,
 			"id", t.info.ResourceID, "sp", t.sp.Name, "error", err)
 	}
