@@ -269,8 +269,9 @@ var groups = []group{
 			func(c *Config) *int { return &c.MaxRequestHeaderSize }),
 		intOpt("max_json_body_size", 1048576, 1024,
 			"Largest JSON request body in bytes that mixmatch reads itself (the network extension, "+
-				"creates named NAME@SP); a larger one gets a 413. Bodies mixmatch only forwards, "+
-				"such as image data, are streamed and not limited here.",
+				"creates named NAME@SP, creates that name their parent in the body, such as a snapshot's "+
+				"volume_id); a larger one gets a 413. Bodies mixmatch only forwards, such as image data, "+
+				"are streamed and not limited here.",
 			func(c *Config) *int { return &c.MaxJSONBodySize }),
 		intOpt("max_projects_per_sp", 25, 1,
 			"Most projects of one user that a broadcast search or an aggregated list asks at each "+

@@ -135,6 +135,8 @@ type target struct {
 	// may have no role; chosen is the client's MM-PROJECT-ID.
 	ownersProject bool
 	chosen        string
+	// parent names the parent a create went to, for messages: "volume_id <id>".
+	parent string
 }
 
 type ctxKey struct{}
@@ -183,7 +185,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.aggregate(w, bounded, info, user, userToken)
 		return
 	}
-	t, err := p.locate(bounded, info, user, userToken)
+	body, err := p.holdCreateBody(r, info)
+	if err != nil {
+		p.respond(w, r, err)
+		return
+	}
+	t, err := p.locate(bounded, info, user, userToken, body)
 	if err == nil {
 		err = p.authorize(ctx, t)
 	}
@@ -194,8 +201,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, t)
 }
 
-// locate picks the SP of a call: header, mapping, broadcast, local.
-func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) (*target, error) {
+// locate picks the SP of a call: header, mapping (of the resource, or of the
+// parents a create's body names), broadcast, local. body is what holdCreateBody
+// kept of a create.
+func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, body []byte) (*target, error) {
 	skip := proxyList(r.Header)
 	at := func(sp *config.SP, project string) *target {
 		return &target{sp: sp, project: project, info: info, user: user, userToken: userToken}
@@ -208,7 +217,21 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 		if skip[sp.SPName] {
 			return nil, apierr.New(http.StatusBadRequest, "MM-SERVICE-PROVIDER %q is in MM-PROXY-LIST", name)
 		}
+		if body != nil {
+			byParent, err := p.byParents(r, info, body, user, userToken, skip)
+			if err == nil {
+				err = checkNamed(sp, byParent)
+			}
+			if err != nil || byParent != nil {
+				return byParent, err
+			}
+		}
 		return at(sp, r.Header.Get("MM-PROJECT-ID")), nil
+	}
+	if body != nil {
+		if t, err := p.byParents(r, info, body, user, userToken, skip); err != nil || t != nil {
+			return t, err
+		}
 	}
 	// What every cloud has its own of (volume types, Glance tasks, schemas) is the
 	// local cloud's to answer: a remote cloud's copy is no resource of the user. A
