@@ -78,6 +78,8 @@ type Proxy struct {
 	timeout time.Duration
 
 	learning sync.WaitGroup
+	// micro is the microversion range of the version documents mixmatch writes.
+	micro *microversions
 }
 
 // New builds the proxy.
@@ -95,6 +97,7 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	p := &Proxy{cfg: cfg, store: d.Store, auth: d.Auth, tokens: d.Tokens, logger: d.Logger, timeout: timeout,
 		tracker: d.Tracker, metrics: d.Metrics,
 		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
+	p.micro = newMicroversions(p)
 	for _, sp := range cfg.SPs {
 		p.transports[sp.Name] = d.Transport(sp)
 		p.reverse[sp.Name] = &httputil.ReverseProxy{
@@ -161,7 +164,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
-		versions.Write(w, info.Service, p.cfg.APIVersions[info.Service], p.publicURL(r))
+		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+		defer cancel()
+		versions.Write(w, info.Service, p.cfg.APIVersions[info.Service], p.publicURL(r), p.micro.get(ctx, info.Service))
 		return
 	}
 	if info.Version == "" || info.ResourceType == "" {
