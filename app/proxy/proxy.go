@@ -58,6 +58,15 @@ type Deps struct {
 	Tracker *health.Tracker
 	// Metrics count upstream latency and learned mappings; a private set when nil.
 	Metrics *metrics.Set
+	// Service gives mixmatch's own token at the local Keystone ([auth];
+	// keystone.Client), which K2K turns into the service token of an SP whose
+	// service_token is k2k; nil sends no SP one.
+	Service ServiceAccount
+}
+
+// ServiceAccount is mixmatch's own account at the local Keystone.
+type ServiceAccount interface {
+	ServiceToken(ctx context.Context) (string, error)
 }
 
 // Proxy is the handler of /image, /volume and /network.
@@ -66,6 +75,7 @@ type Proxy struct {
 	store   *store.Store
 	auth    Auth
 	tokens  Tokens
+	service ServiceAccount
 	logger  *slog.Logger
 	tracker *health.Tracker
 	metrics *metrics.Set
@@ -94,7 +104,7 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	p := &Proxy{cfg: cfg, store: d.Store, auth: d.Auth, tokens: d.Tokens, logger: d.Logger, timeout: timeout,
+	p := &Proxy{cfg: cfg, store: d.Store, auth: d.Auth, tokens: d.Tokens, service: d.Service, logger: d.Logger, timeout: timeout,
 		tracker: d.Tracker, metrics: d.Metrics,
 		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
 	p.micro = newMicroversions(p)
@@ -140,6 +150,10 @@ type target struct {
 	chosen        string
 	// parent names the parent a create went to, for messages: "volume_id <id>".
 	parent string
+	// callerService is the caller's X-Service-Token; serviceToken is what a remote
+	// SP gets in its place, mixmatch's own K2K token there, got with serviceOwner
+	// (mixmatch's own local token) and scoped to serviceProject.
+	callerService, serviceToken, serviceOwner, serviceProject string
 }
 
 type ctxKey struct{}
@@ -197,6 +211,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	t, err := p.locate(bounded, info, user, userToken, body)
 	if err == nil {
+		t.callerService = r.Header.Get("X-Service-Token")
 		err = p.authorize(ctx, t)
 	}
 	if err != nil {
@@ -278,7 +293,7 @@ func (p *Proxy) authorize(ctx context.Context, t *target) error {
 		return err
 	}
 	t.token, t.project = s.Token, s.ProjectID
-	return nil
+	return p.authorizeService(ctx, t)
 }
 
 // ownProject scopes the call to a project of the user's own at the SP, once the
@@ -379,6 +394,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if t.token != "" {
 		h.Set("X-Auth-Token", t.token)
 	}
+	// The local cloud validates the caller's service token itself; a remote one
+	// knows only what K2K got there.
+	if st := pr.In.Header.Get("X-Service-Token"); st != "" && t.sp.Local() {
+		h.Set("X-Service-Token", st)
+	} else if t.serviceToken != "" {
+		h.Set("X-Service-Token", t.serviceToken)
+	}
 	// Chained proxies see who already handled the call and cannot loop.
 	local, _ := p.cfg.SP(config.LocalSP)
 	if list := pr.In.Header.Get("MM-PROXY-LIST"); list != "" {
@@ -397,6 +419,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		// A K2K token the SP no longer takes must not be served again until it
 		// expires; a call that can go again goes with a new one, once.
 		p.tokens.Forget(resp.Request.Context(), t.sp, t.userToken, t.project)
+		if t.serviceOwner != "" {
+			p.tokens.Forget(resp.Request.Context(), t.sp, t.serviceOwner, t.serviceProject)
+		}
 		if !t.retried && replayable(resp.Request) {
 			resp.Body.Close()
 			return errRefusedToken

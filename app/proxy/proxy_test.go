@@ -236,7 +236,7 @@ func TestUnmappedGoesLocalWithTheUsersToken(t *testing.T) {
 	}
 	got := s.backends["default"].Received()
 	if len(got) != 1 || got[0].Path != "/v2/images/"+imageID || got[0].Token != localToken ||
-		got[0].ProxyList != "default" || got[0].ServiceToken != "" || got[0].Header.Get("X-Custom") != "kept" {
+		got[0].ProxyList != "default" || got[0].ServiceToken != "svc" || got[0].Header.Get("X-Custom") != "kept" {
 		t.Fatalf("local received %+v", got)
 	}
 	if rec.Header().Get("Set-Cookie") != "" || rec.Header().Get("X-Openstack-Request-Id") != "req-default" {
