@@ -389,3 +389,47 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("mapped %v after %d reconnects", ok, c.Stats.Reconnects.Load())
 	}
 }
+
+// Backups and attachments are learned from Cinder's own events, each for the
+// cloud whose bus carries them.
+func TestBackupsAndAttachmentsFromTheBus(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	// Another cloud's backup, and another cloud's attachment a payload lists.
+	for _, m := range []store.Mapping{
+		{ResourceType: "backups", ResourceID: "b-default", ResourceSP: "default", ProjectID: "p1"},
+		{ResourceType: "attachments", ResourceID: "a1b2c3d4-0000-4000-8000-000000000002", ResourceSP: "default", ProjectID: "p1"},
+	} {
+		if err := b.store.Upsert(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := [][]byte{
+		notification("backup.create.start", backupPayload),
+		notification("backup.delete.end", `{"backup_id": "b-default", "tenant_id": "p1"}`),
+		notification("volume.attach.end", attachPayload),
+	}
+	for _, m := range msgs {
+		b.publish(t, 1, m)
+	}
+	c := b.consumer(t)
+	c.Metrics = metrics.New()
+	stop := run(c)
+	defer stop()
+	b.await(t, len(msgs))
+	if m, ok := b.mapping(t, "backups", "9c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f"); !ok || m.ResourceSP != "remote1" || m.ProjectID != "p1" {
+		t.Errorf("backup: %+v %v", m, ok)
+	}
+	if m, ok := b.mapping(t, "attachments", "a1b2c3d4-0000-4000-8000-000000000001"); !ok || m.ResourceSP != "remote1" {
+		t.Errorf("attachment: %+v %v", m, ok)
+	}
+	if m, ok := b.mapping(t, "backups", "b-default"); !ok || m.ResourceSP != "default" {
+		t.Errorf("another cloud's backup after remote1's delete: %+v %v", m, ok)
+	}
+	if m, ok := b.mapping(t, "attachments", "a1b2c3d4-0000-4000-8000-000000000002"); !ok || m.ResourceSP != "default" {
+		t.Errorf("another cloud's attachment: %+v %v", m, ok)
+	}
+	if got := testutil.ToFloat64(c.Metrics.Messages.WithLabelValues("volume.attach.end", "applied")); got != 1 {
+		t.Errorf("volume.attach.end applied: %v", got)
+	}
+}
