@@ -60,36 +60,15 @@ func (c *Cloud) attachments(req *request, project string, rest []string) respons
 func (c *Cloud) createAttachment(req *request, project string) response {
 	r := req.Request
 	fail := func(msg string) response { return cinder.fail(r, http.StatusBadRequest, msg) }
-	body, ok := decodeObject(req.body)
-	if !ok {
-		return fail("Malformed request body")
-	}
-	in, ok := body["attachment"].(map[string]any)
-	if !ok {
-		return fail("Invalid input for field/attribute attachment. 'attachment' is a required property")
-	}
-	if msg := unexpected("request body", body, []string{"attachment"}); msg != "" {
-		return fail(msg)
-	}
 	allowed := []string{"instance_uuid", "connector", "volume_uuid"}
 	if c.volumeVersion(r) >= attachModeArg {
 		allowed = append(allowed, "mode")
 	}
-	if msg := unexpected("attachment", in, allowed); msg != "" {
-		return fail(msg)
-	}
-	volumeID, _ := in["volume_uuid"].(string)
-	if !uuidPattern.MatchString(volumeID) {
-		return fail(fmt.Sprintf("Invalid input for field/attribute volume_uuid. Value: %v. %q is not a 'uuid'", in["volume_uuid"], in["volume_uuid"]))
+	in, vol, resp, ok := c.volumeMember(req, project, "attachment", "volume_uuid", allowed, "instance_uuid")
+	if !ok {
+		return resp
 	}
 	instance, _ := in["instance_uuid"].(string)
-	if v, given := in["instance_uuid"]; given && v != nil && !uuidPattern.MatchString(instance) {
-		return fail(fmt.Sprintf("Invalid input for field/attribute instance_uuid. Value: %v. %q is not a 'uuid'", v, v))
-	}
-	vol, found := c.cinderFind(Volumes, project, volumeID)
-	if !found {
-		return cinder.fail(r, http.StatusNotFound, notFoundMessage(Volumes, volumeID))
-	}
 	// _attachment_reserve: a volume that is not multiattach is reserved once,
 	// except again for the server that holds it (a migration).
 	status, _ := vol.doc["status"].(string)

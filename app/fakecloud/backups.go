@@ -38,17 +38,6 @@ func (c *Cloud) backups(req *request, project string, rest []string) response {
 func (c *Cloud) createBackup(req *request, project string) response {
 	r := req.Request
 	fail := func(msg string) response { return cinder.fail(r, http.StatusBadRequest, msg) }
-	body, ok := decodeObject(req.body)
-	if !ok {
-		return fail("Malformed request body")
-	}
-	in, ok := body["backup"].(map[string]any)
-	if !ok {
-		return fail("Invalid input for field/attribute backup. 'backup' is a required property")
-	}
-	if msg := unexpected("request body", body, []string{"backup"}); msg != "" {
-		return fail(msg)
-	}
 	// The schemas of 3.0, 3.43 and 3.51.
 	allowed := []string{"volume_id", "container", "description", "incremental", "force", "name", "snapshot_id"}
 	if v := c.volumeVersion(r); v >= 51 {
@@ -56,16 +45,9 @@ func (c *Cloud) createBackup(req *request, project string) response {
 	} else if v >= 43 {
 		allowed = append(allowed, "metadata")
 	}
-	if msg := unexpected("backup", in, allowed); msg != "" {
-		return fail(msg)
-	}
-	volumeID, _ := in["volume_id"].(string)
-	if !uuidPattern.MatchString(volumeID) {
-		return fail(fmt.Sprintf("Invalid input for field/attribute volume_id. Value: %v. %q is not a 'uuid'", in["volume_id"], in["volume_id"]))
-	}
-	vol, found := c.cinderFind(Volumes, project, volumeID)
-	if !found {
-		return cinder.fail(r, http.StatusNotFound, notFoundMessage(Volumes, volumeID))
+	in, vol, resp, ok := c.volumeMember(req, project, "backup", "volume_id", allowed, "snapshot_id")
+	if !ok {
+		return resp
 	}
 	doc := c.newDoc(Backups, project, NewUUID(), time.Now())
 	setCinderNames(doc, in)
@@ -88,7 +70,6 @@ func (c *Cloud) createBackup(req *request, project string) response {
 		}
 	}
 	id := doc["id"].(string)
-	resp := reply(http.StatusAccepted, "create", map[string]any{"backup": map[string]any{
-		"id": id, "name": doc["name"], "links": cinderLinks(req, project, Backups, id)}})
-	return c.create(Backups, project, doc, resp)
+	return c.create(Backups, project, doc, reply(http.StatusAccepted, "create", map[string]any{"backup": map[string]any{
+		"id": id, "name": doc["name"], "links": cinderLinks(req, project, Backups, id)}}))
 }

@@ -319,6 +319,67 @@ func (c *Cloud) updateCinder(req *request, project string, res *resource) respon
 	return reply(http.StatusOK, "update", map[string]any{singular(res.kind): c.cinderView(req, project, res, true)})
 }
 
+// volumeMember reads the body of a create that names a volume in volumeField (an
+// attachment, a backup, a transfer) and finds the volume; uuids are the other
+// fields the schema wants as UUIDs when given. ok false: the refusal is the answer.
+func (c *Cloud) volumeMember(req *request, project, key, volumeField string, allowed []string, uuids ...string) (map[string]any, *resource, response, bool) {
+	in, resp, ok := cinderMember(req, key, allowed)
+	for _, field := range uuids {
+		if v, given := in[field]; ok && given && v != nil {
+			if id, _ := v.(string); !uuidPattern.MatchString(id) {
+				resp, ok = cinder.fail(req.Request, http.StatusBadRequest, notUUID(field, v)), false
+			}
+		}
+	}
+	if !ok {
+		return nil, nil, resp, false
+	}
+	vol, resp, ok := c.volumeNamed(req, project, in, volumeField)
+	return in, vol, resp, ok
+}
+
+func notUUID(field string, v any) string {
+	return fmt.Sprintf("Invalid input for field/attribute %s. Value: %v. %q is not a 'uuid'", field, v, v)
+}
+
+// cinderMember reads a create body as the schemas of Cinder's newer APIs do:
+// {key: {...}} and nothing beside it, the member holding only allowed fields. ok
+// false: the refusal is the answer.
+func cinderMember(req *request, key string, allowed []string) (map[string]any, response, bool) {
+	fail := func(msg string) (map[string]any, response, bool) {
+		return nil, cinder.fail(req.Request, http.StatusBadRequest, msg), false
+	}
+	body, ok := decodeObject(req.body)
+	if !ok {
+		return fail("Malformed request body")
+	}
+	in, ok := body[key].(map[string]any)
+	if !ok {
+		return fail(fmt.Sprintf("Invalid input for field/attribute %s. '%s' is a required property", key, key))
+	}
+	if msg := unexpected("request body", body, []string{key}); msg != "" {
+		return fail(msg)
+	}
+	if msg := unexpected(key, in, allowed); msg != "" {
+		return fail(msg)
+	}
+	return in, response{}, true
+}
+
+// volumeNamed is the volume a create's field names: a UUID, as the schemas say, of
+// the path's project.
+func (c *Cloud) volumeNamed(req *request, project string, in map[string]any, field string) (*resource, response, bool) {
+	id, _ := in[field].(string)
+	if !uuidPattern.MatchString(id) {
+		return nil, cinder.fail(req.Request, http.StatusBadRequest, notUUID(field, in[field])), false
+	}
+	vol, found := c.cinderFind(Volumes, project, id)
+	if !found {
+		return nil, cinder.fail(req.Request, http.StatusNotFound, notFoundMessage(Volumes, id)), false
+	}
+	return vol, response{}, true
+}
+
 // unexpected is jsonschema's refusal of properties a schema does not list.
 func unexpected(what string, in map[string]any, allowed []string) string {
 	var extra []string

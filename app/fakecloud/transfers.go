@@ -50,36 +50,16 @@ func (c *Cloud) transfers(req *request, project, path string, rest []string) res
 }
 
 func (c *Cloud) createTransfer(req *request, project, path string) response {
-	r := req.Request
-	fail := func(msg string) response { return cinder.fail(r, http.StatusBadRequest, msg) }
-	body, ok := decodeObject(req.body)
-	if !ok {
-		return fail("Malformed request body")
-	}
-	in, ok := body["transfer"].(map[string]any)
-	if !ok {
-		return fail("Invalid input for field/attribute transfer. 'transfer' is a required property")
-	}
-	if msg := unexpected("request body", body, []string{"transfer"}); msg != "" {
-		return fail(msg)
-	}
 	allowed := []string{"volume_id", "name"}
-	if path == "volume-transfers" && c.volumeVersion(r) >= transferWithSnapshots {
+	if path == "volume-transfers" && c.volumeVersion(req.Request) >= transferWithSnapshots {
 		allowed = append(allowed, "no_snapshots")
 	}
-	if msg := unexpected("transfer", in, allowed); msg != "" {
-		return fail(msg)
-	}
-	volumeID, _ := in["volume_id"].(string)
-	if !uuidPattern.MatchString(volumeID) {
-		return fail(fmt.Sprintf("Invalid input for field/attribute volume_id. Value: %v. %q is not a 'uuid'", in["volume_id"], in["volume_id"]))
-	}
-	vol, found := c.cinderFind(Volumes, project, volumeID)
-	if !found {
-		return cinder.fail(r, http.StatusNotFound, notFoundMessage(Volumes, volumeID))
+	in, vol, resp, ok := c.volumeMember(req, project, "transfer", "volume_id", allowed)
+	if !ok {
+		return resp
 	}
 	if vol.doc["status"] != "available" {
-		return fail("Invalid volume: status must be available")
+		return cinder.fail(req.Request, http.StatusBadRequest, "Invalid volume: status must be available")
 	}
 	vol.doc["status"] = "awaiting-transfer"
 	noSnapshots, _ := in["no_snapshots"].(bool)
