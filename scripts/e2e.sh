@@ -98,12 +98,6 @@ paged() {
 	done
 	echo "${ids[*]}"
 }
-# mm METHOD PATH BODY [CURL OPTION...]: a call through mixmatch with the demo user's token.
-mm() {
-	curl -s -X "$1" -H "X-Auth-Token: ${demo_token[local]}" -H "Content-Type: application/json" \
-		-d "$3" "${@:4}" "$MIXMATCH_URL$2"
-}
-
 head -c 3145728 /dev/urandom >"$work/local.raw"
 head -c 2097152 /dev/urandom >"$work/remote.raw"
 create_image() { openstack image create --disk-format raw --container-format bare --file "$1" "$2" -f value -c id; }
@@ -153,23 +147,15 @@ snapshot_local() {
 }
 check "openstack volume snapshot create (local volume): in the local Cinder" snapshot_local
 
-# Until issue 19, mixmatch routes a create by its path only, and the volume named in
-# the body does not count: the snapshot goes to the local Cinder, which has no such
-# volume. Shown, not counted.
-if out=$(openstack volume snapshot create --volume "$vol_remote" e2e-issue19 -f value -c id 2>&1); then
-	echo "e2e: known (issue 19): openstack volume snapshot create of a remote volume now works: $out"
-else
-	echo "e2e: known (issue 19): openstack volume snapshot create of a remote volume: $out"
-fi
-# So this one call carries MM-SERVICE-PROVIDER, which routes it today.
+# The snapshot names its volume in the body only: mixmatch routes the create to the
+# volume's cloud, with no header from the client.
 snapshot_remote() {
-	snap_remote=$(mm POST "/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/snapshots" \
-		"{\"snapshot\": {\"volume_id\": \"$vol_remote\", \"name\": \"e2e-remote\"}}" -H "MM-SERVICE-PROVIDER: remote1" |
-		json 'j["snapshot"]["id"]') || { why="create failed"; return 1; }
+	snap_remote=$(openstack volume snapshot create --volume "$vol_remote" e2e-remote -f value -c id) || { why="create failed"; return 1; }
 	until_status available remote1 snapshots "$snap_remote" || { why="$snap_remote: $(cinder_at remote1 snapshots "$snap_remote") in the remote Cinder"; return 1; }
+	[ "$(cinder_at local snapshots "$snap_remote")" = none ] || { why="$snap_remote is in the local Cinder"; return 1; }
 	wait_mapping snapshots "$snap_remote" remote1 "$fedproj"
 }
-check "snapshot of a remote volume (POST .../snapshots with MM-SERVICE-PROVIDER: remote1, until issue 19)" snapshot_remote
+check "openstack volume snapshot create (remote volume): routed by the volume in the body, in the remote Cinder" snapshot_remote
 
 # Lists: both clouds' items, in the services' default order (newest first), one page
 # of one item at a time. The openstack client sorts images by name itself, after the
@@ -248,11 +234,10 @@ transfer() {
 	vol_xfer=$(openstack volume create --size 1 e2e-transfer@remote1 -f value -c id) || { why="create failed"; return 1; }
 	until_status available remote1 volumes "$vol_xfer" || { why="$vol_xfer not available at remote1"; return 1; }
 	wait_mapping volumes "$vol_xfer" remote1 "$fedproj" || return 1
-	# The body names the volume: MM-SERVICE-PROVIDER until issue 19, as above.
+	# The body names the volume, which routes the create to remote1.
 	local offer id key
-	offer=$(mm POST "/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/os-volume-transfer" \
-		"{\"transfer\": {\"volume_id\": \"$vol_xfer\", \"name\": \"e2e\"}}" -H "MM-SERVICE-PROVIDER: remote1")
-	id=$(echo "$offer" | json 'j["transfer"]["id"]') && key=$(echo "$offer" | json 'j["transfer"]["auth_key"]') ||
+	offer=$(openstack volume transfer request create --name e2e "$vol_xfer" -f json 2>&1)
+	id=$(echo "$offer" | json 'j["id"]') && key=$(echo "$offer" | json 'j["auth_key"]') ||
 		{ why="transfer create: $offer"; return 1; }
 	remote_demo openstack volume transfer request accept --auth-key "$key" "$id" >/dev/null ||
 		{ why="accept at remote1 failed"; return 1; }
