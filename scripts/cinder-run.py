@@ -68,5 +68,27 @@ def create_engine(sql_connection, *args, **kwargs):
 
 
 engines.create_engine = create_engine
+
+if service == "volume":
+    import os  # noqa: E402
+
+    from cinder.tests import fake_driver  # noqa: E402
+
+    def local_path(self, volume, vg=None):
+        path = os.path.join(context.CONF.state_path, "volumes", volume["name"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    _delete_volume = fake_driver.FakeLoggingVolumeDriver.delete_volume
+
+    def delete_volume(self, volume):
+        _delete_volume(self, volume)
+        try:
+            os.remove(local_path(self, volume))
+        except FileNotFoundError:
+            pass
+
+    fake_driver.FakeLoggingVolumeDriver.local_path = local_path
+    fake_driver.FakeLoggingVolumeDriver.delete_volume = delete_volume
 sys.argv[0] = "/usr/bin/cinder-" + service
 sys.exit(cmd.main())

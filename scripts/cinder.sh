@@ -4,7 +4,8 @@
 # KEYSTONE_ENV (the env file of keystone.sh or sp-keystone.sh), one backend with
 # Cinder's own FakeLoggingVolumeDriver (shipped in python3-cinder: volumes,
 # snapshots, attachments and transfers work at the API level, no storage is
-# touched), and notifications through oslo.messaging (driver messagingv2) on
+# touched but a file per volume created from an image, DIR/volumes/volume-ID, which
+# holds the image's bytes: see cinder-run.py), and notifications through oslo.messaging (driver messagingv2) on
 # TRANSPORT_URL, which is also the RPC bus between the three services. Everything it
 # writes is under DIR.
 #

@@ -17,11 +17,15 @@ The federation runs (stop it with: scripts/federation.sh stop $dir). Try, as the
   openstack volume create --size 1 mine
   openstack volume create --size 1 theirs@remote1
   openstack volume list
+  openstack --os-compute-api-version 2.37 server create --image theirs --flavor tiny --nic none --wait vm
+  openstack server add volume vm theirs
+  openstack server image create --name vm-snapshot --wait vm
   bin/mixmatch-manage --config-file $MIXMATCH_CONF mappings list
 
 The remote cloud's own user (its Keystone is $REMOTE1_KEYSTONE_URL, behind Apache and
 Shibboleth) is demo too: OS_AUTH_URL=$REMOTE1_KEYSTONE_URL OS_PASSWORD=$REMOTE1_KEYSTONE_DEMO_PASSWORD.
 
 mixmatch is at $MIXMATCH_URL (Apache, two FastCGI workers); the clouds' logs are in
-$dir/{keystone,glance,cinder} and $dir/remote1/{keystone,glance,cinder}, mixmatch's in $dir.
+$dir/{keystone,glance,cinder,nova} and $dir/remote1/{keystone,glance,cinder}, mixmatch's in $dir.
+Nova (the fake driver, no Neutron: --nic none) reaches Glance and Cinder through mixmatch.
 TXT

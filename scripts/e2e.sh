@@ -43,8 +43,9 @@ export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=demo OS_PASSWORD=$KEYSTONE_DEMO_PAS
 # The remote cloud's own user, in its own Keystone and catalog.
 remote_demo() { OS_AUTH_URL=$REMOTE1_KEYSTONE_URL OS_PASSWORD=$REMOTE1_KEYSTONE_DEMO_PASSWORD "$@"; }
 
-# json PYTHON-EXPRESSION: evaluates it on the JSON document read from stdin, as j.
-json() { /usr/bin/python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+# json PYTHON-EXPRESSION [ARG...]: evaluates it on the JSON document read from stdin,
+# as j; the ARGs are sys.argv[2:].
+json() { /usr/bin/python3 -c 'import json, sys; j = json.load(sys.stdin); print(eval(sys.argv[1]))' "$@"; }
 # token KEYSTONE_URL USER PASSWORD: "TOKEN PROJECT_ID", the user scoped to the project
 # of its own name (admin, demo).
 token() {
@@ -98,12 +99,6 @@ paged() {
 	done
 	echo "${ids[*]}"
 }
-# mm METHOD PATH BODY [CURL OPTION...]: a call through mixmatch with the demo user's token.
-mm() {
-	curl -s -X "$1" -H "X-Auth-Token: ${demo_token[local]}" -H "Content-Type: application/json" \
-		-d "$3" "${@:4}" "$MIXMATCH_URL$2"
-}
-
 head -c 3145728 /dev/urandom >"$work/local.raw"
 head -c 2097152 /dev/urandom >"$work/remote.raw"
 create_image() { openstack image create --disk-format raw --container-format bare --file "$1" "$2" -f value -c id; }
@@ -153,23 +148,15 @@ snapshot_local() {
 }
 check "openstack volume snapshot create (local volume): in the local Cinder" snapshot_local
 
-# Until issue 19, mixmatch routes a create by its path only, and the volume named in
-# the body does not count: the snapshot goes to the local Cinder, which has no such
-# volume. Shown, not counted.
-if out=$(openstack volume snapshot create --volume "$vol_remote" e2e-issue19 -f value -c id 2>&1); then
-	echo "e2e: known (issue 19): openstack volume snapshot create of a remote volume now works: $out"
-else
-	echo "e2e: known (issue 19): openstack volume snapshot create of a remote volume: $out"
-fi
-# So this one call carries MM-SERVICE-PROVIDER, which routes it today.
+# The snapshot names its volume in the body only: mixmatch routes the create to the
+# volume's cloud, with no header from the client.
 snapshot_remote() {
-	snap_remote=$(mm POST "/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/snapshots" \
-		"{\"snapshot\": {\"volume_id\": \"$vol_remote\", \"name\": \"e2e-remote\"}}" -H "MM-SERVICE-PROVIDER: remote1" |
-		json 'j["snapshot"]["id"]') || { why="create failed"; return 1; }
+	snap_remote=$(openstack volume snapshot create --volume "$vol_remote" e2e-remote -f value -c id) || { why="create failed"; return 1; }
 	until_status available remote1 snapshots "$snap_remote" || { why="$snap_remote: $(cinder_at remote1 snapshots "$snap_remote") in the remote Cinder"; return 1; }
+	[ "$(cinder_at local snapshots "$snap_remote")" = none ] || { why="$snap_remote is in the local Cinder"; return 1; }
 	wait_mapping snapshots "$snap_remote" remote1 "$fedproj"
 }
-check "snapshot of a remote volume (POST .../snapshots with MM-SERVICE-PROVIDER: remote1, until issue 19)" snapshot_remote
+check "openstack volume snapshot create (remote volume): routed by the volume in the body, in the remote Cinder" snapshot_remote
 
 # Lists: both clouds' items, in the services' default order (newest first), one page
 # of one item at a time. The openstack client sorts images by name itself, after the
@@ -248,11 +235,10 @@ transfer() {
 	vol_xfer=$(openstack volume create --size 1 e2e-transfer@remote1 -f value -c id) || { why="create failed"; return 1; }
 	until_status available remote1 volumes "$vol_xfer" || { why="$vol_xfer not available at remote1"; return 1; }
 	wait_mapping volumes "$vol_xfer" remote1 "$fedproj" || return 1
-	# The body names the volume: MM-SERVICE-PROVIDER until issue 19, as above.
+	# The body names the volume, which routes the create to remote1.
 	local offer id key
-	offer=$(mm POST "/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/os-volume-transfer" \
-		"{\"transfer\": {\"volume_id\": \"$vol_xfer\", \"name\": \"e2e\"}}" -H "MM-SERVICE-PROVIDER: remote1")
-	id=$(echo "$offer" | json 'j["transfer"]["id"]') && key=$(echo "$offer" | json 'j["transfer"]["auth_key"]') ||
+	offer=$(openstack volume transfer request create --name e2e "$vol_xfer" -f json 2>&1)
+	id=$(echo "$offer" | json 'j["id"]') && key=$(echo "$offer" | json 'j["auth_key"]') ||
 		{ why="transfer create: $offer"; return 1; }
 	remote_demo openstack volume transfer request accept --auth-key "$key" "$id" >/dev/null ||
 		{ why="accept at remote1 failed"; return 1; }
@@ -343,6 +329,168 @@ delete_all() {
 	[ -z "$left" ] || { why="lists still show: $left"; return 1; }
 }
 check "delete everything through mixmatch: gone from both clouds, mappings dropped, lists empty" delete_all
+
+# Nova, in the local cloud, as the demo user: it finds Glance and Cinder in the
+# catalog, so mixmatch, and sends its service token beside the user's. Servers boot
+# with --nic none (API microversion 2.37), as the cloud has no Neutron. Each step is
+# asked of the clouds themselves, as their admins.
+server() { openstack --os-compute-api-version 2.37 server "$@"; }
+# worker_log_count TEXT: how many lines of the workers' logs contain TEXT.
+worker_log_count() { cat "$FEDERATION_DIR"/worker-*.log | grep -cF -- "$1" || true; }
+# volume_state CLOUD ID: "STATUS SERVER..." of the volume in that cloud, the servers
+# it is attached to after its status; "none" when the cloud has no such volume.
+volume_state() {
+	curl -s -H "X-Auth-Token: ${admin_token[$1]}" "${cinder[$1]}/v3/${admin_project[$1]}/volumes/$2" |
+		json '" ".join([j["volume"]["status"]] + [a["server_id"] for a in j["volume"]["attachments"]]) if "volume" in j else "none"' 2>/dev/null || echo none
+}
+# attachment_of CLOUD VOLUME: the id of the volume's attachment in that cloud.
+attachment_of() {
+	curl -s -H "X-Auth-Token: ${admin_token[$1]}" "${cinder[$1]}/v3/${admin_project[$1]}/volumes/$2" |
+		json 'j["volume"]["attachments"][0]["attachment_id"]' 2>/dev/null
+}
+# attachments_of CLOUD SERVER: the ids of every attachment that cloud's Cinder holds
+# for the server, in any project (the attachments API, volume 3.27).
+attachments_of() {
+	curl -s -H "X-Auth-Token: ${admin_token[$1]}" -H "OpenStack-API-Version: volume 3.27" \
+		"${cinder[$1]}/v3/${admin_project[$1]}/attachments?all_tenants=1" |
+		json '" ".join(a["id"] for a in j["attachments"] if a["instance"] == sys.argv[2])' "$2"
+}
+state_is() { [ "$(volume_state "$2" "$3")" = "$1" ]; }
+# until_state STATE CLOUD VOLUME: waits (bounded) for the volume's state.
+until_state() {
+	until_ready 60 state_is "$1" "$2" "$3" || { why="volume $3 at $2: '$(volume_state "$2" "$3")', want '$1'"; return 1; }
+}
+# What the checks below make, found again by the later ones and deleted at the end.
+declare -A nova_vol=([local]="" [remote1]="") nova_att=([local]="" [remote1]="")
+server_id="" img_nova="" vol_from_image="" snap_image=""
+nova_volumes() {
+	local c name
+	for c in local remote1; do
+		name=e2e-nova && [ "$c" = remote1 ] && name=e2e-nova@remote1
+		nova_vol[$c]=$(openstack volume create --size 1 "$name" -f value -c id) || { why="volume create $name failed"; return 1; }
+	done
+	for c in local remote1; do until_state available "$c" "${nova_vol[$c]}" || return 1; done
+}
+
+nova_boot() {
+	img_nova=$(create_image "$work/remote.raw" e2e-nova@remote1) || { why="image create failed"; return 1; }
+	[ "$(image_at remote1 "$img_nova")" = active ] || { why="$img_nova is not active in the remote Glance"; return 1; }
+	nova_volumes || return 1
+	local out status
+	out=$(server create --image "$img_nova" --flavor "$NOVA_FLAVOR" --nic none --wait e2e-server -f value -c id 2>"$work/err") ||
+		{ why="server create: $(cat "$work/err")"; return 1; }
+	# --wait writes a line of its own before the id.
+	server_id=$(tail -n 1 <<<"$out")
+	status=$(server show "$server_id" -f value -c status)
+	[ "$status" = ACTIVE ] || { why="server $server_id is $status"; return 1; }
+	# Nova's download, through the catalog's image endpoint: mixmatch sends it to remote1.
+	[ "$(worker_log_count "method=GET path=/image/v2/images/$img_nova/file sp=remote1 status=200 bytes=2097152")" = 1 ] ||
+		{ why="no GET /image/v2/images/$img_nova/file routed to remote1 in the workers' logs"; return 1; }
+	grep -qF "Fetched image $img_nova: 2097152 bytes" "$NOVA_DIR/nova-compute.log" ||
+		{ why="nova-compute did not fetch $img_nova"; return 1; }
+}
+check "openstack server create --image (an image of remote1) --nic none --wait: ACTIVE, Nova downloaded the image from remote1 through mixmatch" nova_boot
+
+# attach CLOUD: the cloud's volume attached to the server, in-use there with the
+# server's attachment, the attachment mapped to that cloud; detach CLOUD undoes it.
+attach() {
+	local sp=$1 project=$fedproj
+	[ "$1" = local ] && sp=default project=$KEYSTONE_DEMO_PROJECT_ID
+	[ -n "$server_id" ] || { why="no server"; return 1; }
+	server add volume "$server_id" "${nova_vol[$1]}" >/dev/null || { why="server add volume failed"; return 1; }
+	until_state "in-use $server_id" "$1" "${nova_vol[$1]}" || return 1
+	nova_att[$1]=$(attachment_of "$1" "${nova_vol[$1]}")
+	wait_mapping attachments "${nova_att[$1]}" "$sp" "$project"
+}
+# Cinder 21 deletes an attachment Nova holds only when the call has a service token:
+# the local Cinder gets Nova's, remote1's gets mixmatch's own K2K token there
+# (service_token = k2k). With the user's token alone, the local Cinder would ask Nova
+# and refuse (409); remote1's, which has no Nova to ask, fails.
+detach() {
+	local sp=$1
+	[ "$1" = local ] && sp=default
+	server remove volume "$server_id" "${nova_vol[$1]}" || { why="server remove volume failed"; return 1; }
+	until_state available "$1" "${nova_vol[$1]}" || return 1
+	[ "$(worker_log_count "method=DELETE path=/volume/v3/$KEYSTONE_DEMO_PROJECT_ID/attachments/${nova_att[$1]} sp=$sp status=200")" = 1 ] ||
+		{ why="no DELETE of attachment ${nova_att[$1]} answered 200 by $sp in the workers' logs"; return 1; }
+	wait_no_mapping attachments "${nova_att[$1]}"
+}
+attach_remote() { attach remote1; }
+detach_remote() { detach remote1; }
+attach_local() { attach local; }
+detach_local() { detach local; }
+check "openstack server add volume (a volume of remote1): in-use at remote1 with the server's attachment, mapped" attach_remote
+check "openstack server remove volume (remote1): available at remote1, the attachment deleted with mixmatch's service token" detach_remote
+check "openstack server add volume (a local volume): in-use in the local Cinder with the server's attachment, mapped" attach_local
+check "openstack server remove volume (local): available, the attachment deleted with Nova's service token" detach_local
+
+# The local Cinder makes the volume and downloads the image through the catalog's
+# image endpoint, mixmatch, from remote1; its fake backend keeps the bytes in a file.
+volume_from_image() {
+	local before file
+	before=$(worker_log_count "method=GET path=/image/v2/images/$img_nova/file sp=remote1 status=200 bytes=2097152")
+	vol_from_image=$(openstack volume create --image "$img_nova" --size 1 e2e-from-image -f value -c id) ||
+		{ why="volume create failed"; return 1; }
+	until_status available local volumes "$vol_from_image" ||
+		{ why="$vol_from_image: $(cinder_at local volumes "$vol_from_image") in the local Cinder"; return 1; }
+	[ "$(worker_log_count "method=GET path=/image/v2/images/$img_nova/file sp=remote1 status=200 bytes=2097152")" = $((before + 1)) ] ||
+		{ why="no second download of $img_nova routed to remote1 in the workers' logs"; return 1; }
+	file=$CINDER_DIR/volumes/volume-$vol_from_image
+	cmp -s "$work/remote.raw" "$file" || { why="$file does not hold the image's bytes"; return 1; }
+}
+check "openstack volume create --image (an image of remote1): the local Cinder downloaded it through mixmatch, its bytes in the volume" volume_from_image
+
+# Nova creates the snapshot's image through the catalog (no NAME@SP: the local Glance)
+# and uploads the server's disk, the remote image's bytes.
+server_snapshot() {
+	[ -n "$server_id" ] || { why="no server"; return 1; }
+	local out
+	out=$(server image create --name e2e-server-snapshot --wait "$server_id" -f value -c id 2>"$work/err") ||
+		{ why="server image create: $(cat "$work/err")"; return 1; }
+	snap_image=$(tail -n 1 <<<"$out")
+	[ "$(image_at local "$snap_image")" = active ] || { why="$snap_image is $(image_at local "$snap_image") in the local Glance"; return 1; }
+	[ "$(image_at remote1 "$snap_image")" = none ] || { why="$snap_image is in the remote Glance"; return 1; }
+	wait_mapping images "$snap_image" default "$KEYSTONE_DEMO_PROJECT_ID" || return 1
+	openstack image list -f value -c ID | grep -qxF "$snap_image" || { why="$snap_image is not listed"; return 1; }
+	openstack image save --file "$work/snapshot.out" "$snap_image" || { why="image save failed"; return 1; }
+	cmp -s "$work/remote.raw" "$work/snapshot.out" || { why="the snapshot does not hold the server's disk"; return 1; }
+}
+check "openstack server image create (a server of a remote image): active in the local Glance, mapped, listed, the disk's bytes" server_snapshot
+
+# Deleting a server with a volume of each cloud attached: Nova deletes both
+# attachments, each in its cloud.
+server_delete() {
+	[ -n "$server_id" ] || { why="no server"; return 1; }
+	attach remote1 && attach local || return 1
+	server delete --wait "$server_id" || { why="server delete failed"; return 1; }
+	local c left
+	for c in local remote1; do
+		until_state available "$c" "${nova_vol[$c]}" || return 1
+		left=$(attachments_of "$c" "$server_id") || { why="attachments at $c unreadable"; return 1; }
+		[ -z "$left" ] || { why="attachments of $server_id left at $c: $left"; return 1; }
+		wait_no_mapping attachments "${nova_att[$c]}" || return 1
+	done
+}
+check "openstack server delete with a volume of each cloud attached: no attachment left in either cloud, mappings dropped" server_delete
+
+nova_cleanup() {
+	local v i pair c
+	for v in "${nova_vol[local]}" "${nova_vol[remote1]}" "$vol_from_image"; do
+		[ -z "$v" ] || openstack volume delete "$v" || { why="volume delete $v failed"; return 1; }
+	done
+	for i in "$img_nova" "$snap_image"; do
+		[ -z "$i" ] || openstack image delete "$i" || { why="image delete $i failed"; return 1; }
+	done
+	for pair in "local ${nova_vol[local]}" "remote1 ${nova_vol[remote1]}" "local $vol_from_image"; do
+		read -r c v <<<"$pair"
+		[ -z "$v" ] || until_status none "$c" volumes "$v" || { why="volume $v not deleted at $c"; return 1; }
+	done
+	[ -z "$vol_from_image" ] || [ ! -e "$CINDER_DIR/volumes/volume-$vol_from_image" ] || { why="the volume's file outlived it"; return 1; }
+	local left
+	left=$(openstack image list -f value -c ID; openstack volume list -f value -c ID; server list -f value -c ID)
+	[ -z "$left" ] || { why="lists still show: $left"; return 1; }
+}
+check "delete the Nova checks' volumes and images through mixmatch: lists empty" nova_cleanup
 
 # Where the tokens went. The local Keystone logs every token presented to it (the
 # subject of each validation, the caller's own); the remote Keystone's Apache logs the

@@ -2,7 +2,9 @@
 # A federation of two real clouds on loopback, and mixmatch in front of them:
 #   - the local cloud (the Identity Provider): Debian's keystone (scripts/keystone.sh),
 #     glance-api (scripts/glance.sh) and cinder-api, -scheduler and -volume
-#     (scripts/cinder.sh), notifying in a RabbitMQ virtual host of its own;
+#     (scripts/cinder.sh), notifying in a RabbitMQ virtual host of its own, and Nova
+#     (nova-api, -conductor, -scheduler and -compute with the fake driver) with
+#     Placement (scripts/nova.sh), whose RPC is on that virtual host too;
 #   - the remote cloud "remote1" (a K2K Service Provider): keystone behind Apache with
 #     mod_shib and mod_wsgi (scripts/sp-keystone.sh), registered in the local Keystone
 #     as service provider remote1, and its own glance-api and Cinder (the same scripts),
@@ -10,14 +12,15 @@
 #   - mixmatch: two mixmatch-fcgi workers behind real Apache (httpd/mixmatch.conf), and
 #     mixmatch-ingester listening to both clouds' notifications;
 #   - the local catalog's image and volume endpoints replaced by mixmatch's, as an
-#     operator does it; the remote catalog names its own Glance and Cinder.
+#     operator does it, so that Nova and Cinder reach Glance and Cinder through
+#     mixmatch too; the remote catalog names its own Glance and Cinder.
 #
 #   scripts/federation.sh start DIR   start it all; prints the environment (DIR/env)
 #                                     and how long the start took
 #   scripts/federation.sh stop DIR    stop it and delete its RabbitMQ virtual hosts;
 #                                     DIR keeps the logs
 #
-# The local cloud lives in DIR/{keystone,glance,cinder}, the remote one in
+# The local cloud lives in DIR/{keystone,glance,cinder,nova}, the remote one in
 # DIR/remote1/{keystone,glance,cinder}; mixmatch's files are in DIR.
 #
 # start builds every run from nothing: a DIR left by an earlier start is stopped and
@@ -54,6 +57,7 @@ stop() {
 	stop_pidfile "$abs/ingester.pid" "--config-file $abs/mixmatch.conf " &
 	stop_pidfile "$abs/worker-1.pid" "--config-file $abs/mixmatch.conf " &
 	stop_pidfile "$abs/worker-2.pid" "--config-file $abs/mixmatch.conf " &
+	if [ -d "$abs/nova" ]; then scripts/nova.sh stop "$abs/nova" & fi
 	for c in "$abs" "$abs/remote1"; do
 		if [ -d "$c/cinder" ]; then scripts/cinder.sh stop "$c/cinder" & fi
 		if [ -d "$c/glance" ]; then scripts/glance.sh stop "$c/glance" & fi
@@ -107,6 +111,7 @@ scripts/keystone.sh start "$dir/keystone" >/dev/null
 background remote_cloud
 background scripts/glance.sh start "$dir/glance" "$dir/keystone/env" "${bus[local]}"
 background scripts/cinder.sh start "$dir/cinder" "$dir/keystone/env" "${bus[local]}"
+background scripts/nova.sh start "$dir/nova" "$dir/keystone/env" "${bus[local]}"
 waitall
 
 # shellcheck disable=SC1091
@@ -158,6 +163,10 @@ volume_endpoint = $REMOTE1_CINDER_URL
 enabled_services = image, volume
 messagebus = ${bus[remote1]}
 notification_exchanges = glance, openstack
+# Nova's detach of a remote volume: remote1's Cinder deletes an attachment Nova holds
+# for a service only, and has no Nova of its own to ask. sp-keystone.sh gives the
+# admin, mixmatch's account, the role service there.
+service_token = k2k
 EOF
 bin/mixmatch-manage --config-file "$dir/mixmatch.conf" db_sync >/dev/null 2>>"$dir/manage.log" ||
 	{ log "mixmatch-manage db_sync failed; see $dir/manage.log"; false; }
@@ -223,8 +232,8 @@ trap - ERR
 	echo "MIXMATCH_CONF=$dir/mixmatch.conf"
 	echo "FEDERATION_DIR=$dir"
 	# The local cloud: its Keystone (the catalog's image and volumev3 are mixmatch's),
-	# and its Glance and Cinder themselves, behind mixmatch.
-	cat "$dir/keystone/env" "$dir/glance/env" "$dir/cinder/env"
+	# its Glance and Cinder themselves, behind mixmatch, and its Nova and Placement.
+	cat "$dir/keystone/env" "$dir/glance/env" "$dir/cinder/env" "$dir/nova/env"
 	echo "RABBITMQ_VHOST=$(vhost_of "$dir" local)"
 	# The remote cloud, the same keys prefixed: its Keystone (the SP; its catalog names
 	# its own Glance and Cinder), its own user "demo", the project the local users

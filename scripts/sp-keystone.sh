@@ -3,8 +3,10 @@
 # local Keystone (scripts/keystone.sh, the Identity Provider), behind an Apache httpd
 # of its own with mod_shib (Shibboleth SP, SAML2 ECP) and mod_wsgi, on loopback, as
 # /work/shared/docs/real-sp.md describes. SQLite, fernet tokens, a bootstrap admin.
-# The IdP's users land, as federated users, in the project "fedproj" (role member);
-# a user of this cloud's own, "demo", has a project "demo" of its own.
+# The IdP's users land, as federated users, in the project "fedproj" (role member),
+# the IdP's admin with the role service there too (mixmatch's account: its K2K token
+# is a service token here); a user of this cloud's own, "demo", has a project "demo"
+# of its own.
 #
 #   scripts/sp-keystone.sh start DIR IDP_ENV   IDP_ENV: the env file keystone.sh start
 #                                              wrote; prints KEY=VALUE lines (DIR/env)
@@ -227,9 +229,18 @@ group = call("POST", "/groups", {"group": {"name": "federated", "domain_id": "de
 call("PUT", "/projects/%s/groups/%s/roles/%s" % (fedproj, group, member), None, token)
 call("PUT", "/OS-FEDERATION/identity_providers/" + idp_id,
      {"identity_provider": {"remote_ids": [entity_id], "enabled": True}}, token)
+# The IdP's admin, the account mixmatch uses in the federation, is also a service here
+# (the role service, in a group of its own): mixmatch's K2K token is then the service
+# token this cloud's Cinder asks for of a detach ([sp_remote1] service_token = k2k).
+service = call("POST", "/roles", {"role": {"name": "service"}}, token)[1]["role"]["id"]
+services = call("POST", "/groups", {"group": {"name": "idp-services", "domain_id": "default"}}, token)[1]["group"]["id"]
+call("PUT", "/projects/%s/groups/%s/roles/%s" % (fedproj, services, service), None, token)
 call("PUT", "/OS-FEDERATION/mappings/k2k-mapping", {"mapping": {"rules": [{
     "local": [{"user": {"name": "{0}"}}, {"group": {"id": group}}],
-    "remote": [{"type": "openstack_user"}]}]}}, token)
+    "remote": [{"type": "openstack_user"}]}, {
+    "local": [{"group": {"id": services}}],
+    "remote": [{"type": "openstack_user", "any_one_of": ["admin"]},
+               {"type": "openstack_user_domain", "any_one_of": ["Default"]}]}]}}, token)
 call("PUT", "/OS-FEDERATION/identity_providers/%s/protocols/saml2" % idp_id,
      {"protocol": {"mapping_id": "k2k-mapping"}}, token)
 demo = project("demo")

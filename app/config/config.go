@@ -91,10 +91,22 @@ type SP struct {
 	ResponseTimeout       time.Duration
 	Retries               int
 	MaxConcurrentRequests int
-	TLS                   tlsclient.Files
+	// ServiceToken is what this cloud gets in place of a caller's X-Service-Token:
+	// ServiceTokenNone or ServiceTokenK2K.
+	ServiceToken string
+	TLS          tlsclient.Files
 	// TLSConfig is built from TLS when the file loads (nil: the system's).
 	TLSConfig *tls.Config
 }
+
+// The values of [sp_*] service_token.
+const (
+	// ServiceTokenNone: a remote cloud gets no service token.
+	ServiceTokenNone = "none"
+	// ServiceTokenK2K: a remote cloud gets mixmatch's own token there, for callers
+	// whose service token has the service role.
+	ServiceTokenK2K = "k2k"
+)
 
 // Local reports whether this is the local cloud.
 func (s *SP) Local() bool { return s.Name == LocalSP }

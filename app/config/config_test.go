@@ -154,6 +154,14 @@ func TestMistakesNameFileSectionAndKey(t *testing.T) {
 		{"unparsable bool",
 			func(s string) string { return strings.Replace(s, "[DEFAULT]\n", "[DEFAULT]\naggregation = maybe\n", 1) },
 			"[DEFAULT] aggregation", `"maybe" is not a boolean`},
+		{"unknown service token policy",
+			func(s string) string { return s + "service_token = pass\n" },
+			"[sp_remote1] service_token", `"pass" is not one of k2k, none`},
+		{"the local cloud's service token exchanged",
+			func(s string) string {
+				return strings.Replace(s, "[sp_remote1]\n", "service_token = k2k\n[sp_remote1]\n", 1)
+			},
+			"[sp_default] service_token", "k2k is for remote clouds"},
 		{"unknown service",
 			func(s string) string { return s + "enabled_services = image, compute\n" },
 			"[sp_remote1] enabled_services", `unknown service "compute"`},
@@ -284,8 +292,9 @@ func TestBooleansAndLists(t *testing.T) {
 		if c.Aggregation != tc.want {
 			t.Errorf("aggregation = %s gave %v", tc.in, c.Aggregation)
 		}
-		if sp, _ := c.SP("default"); strings.Join(sp.EnabledServices, "|") != "image|volume|network" {
-			t.Errorf("enabled_services = %q", sp.EnabledServices)
+		if sp, _ := c.SP("default"); strings.Join(sp.EnabledServices, "|") != "image|volume|network" ||
+			sp.ServiceToken != ServiceTokenNone {
+			t.Errorf("enabled_services = %q, service_token = %q", sp.EnabledServices, sp.ServiceToken)
 		}
 	}
 }

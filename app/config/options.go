@@ -269,8 +269,9 @@ var groups = []group{
 			func(c *Config) *int { return &c.MaxRequestHeaderSize }),
 		intOpt("max_json_body_size", 1048576, 1024,
 			"Largest JSON request body in bytes that mixmatch reads itself (the network extension, "+
-				"creates named NAME@SP); a larger one gets a 413. Bodies mixmatch only forwards, "+
-				"such as image data, are streamed and not limited here.",
+				"creates named NAME@SP, creates that name their parent in the body, such as a snapshot's "+
+				"volume_id); a larger one gets a 413. Bodies mixmatch only forwards, such as image data, "+
+				"are streamed and not limited here.",
 			func(c *Config) *int { return &c.MaxJSONBodySize }),
 		intOpt("max_projects_per_sp", 25, 1,
 			"Most projects of one user that a broadcast search or an aggregated list asks at each "+
@@ -435,6 +436,16 @@ var spOptions = slices.Concat([]option[SP]{
 			"streams and broadcast searches included. A call over the limit waits up to "+
 			"connect_timeout for a free slot, then gets a 503. 0: no limit.",
 		func(s *SP) *int { return &s.MaxConcurrentRequests }),
+	choiceOpt("service_token", ServiceTokenNone,
+		"What this cloud gets in place of a caller's service token (X-Service-Token, which Nova sends "+
+			"with volume calls; Cinder lets only a service detach a volume Nova still holds). The local "+
+			"cloud always gets the caller's own. none: nothing. k2k: mixmatch's own token at this cloud "+
+			"([auth]'s account, by K2K), when the caller's service token is valid at the local Keystone "+
+			"and has the service role; an invalid one is a 401. This cloud must map mixmatch's federated "+
+			"user to a group with the service role, and its Cinder's [keystone_authtoken] "+
+			"service_token_roles must name that role.",
+		map[string]string{ServiceTokenNone: ServiceTokenNone, ServiceTokenK2K: ServiceTokenK2K},
+		func(s *SP) *string { return &s.ServiceToken }),
 	strOpt("cafile", "",
 		"PEM bundle of the CAs that sign this cloud's HTTPS certificates (its Keystone and services). "+
 			"No value: the system's CAs.",

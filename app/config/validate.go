@@ -36,6 +36,9 @@ func (l *loader) validate(c *Config) {
 				l.problem(section, svc.EndpointKey, "is required because enabled_services includes %s", service)
 			}
 		}
+		if sp.Local() && sp.ServiceToken == ServiceTokenK2K {
+			l.problem(section, "service_token", "the local cloud gets the caller's own service token; k2k is for remote clouds")
+		}
 		if other, dup := spNames[sp.SPName]; dup {
 			l.problem(section, "sp_name", "%q is also the sp_name of [sp_%s]", sp.SPName, other)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"mixmatch/app/apierr"
 	"mixmatch/app/config"
+	"mixmatch/app/reqinfo"
 	"mixmatch/app/services"
 )
 
@@ -58,6 +59,7 @@ func (nr *nameRouting) handler(service string, c *services.Collection) http.Hand
 			if sp != "" {
 				r.Header.Set(c.NameHeader, base)
 				r.Header.Set("MM-SERVICE-PROVIDER", sp)
+				r = reqinfo.RoutedByName(r)
 			}
 			nr.next.ServeHTTP(w, r)
 			return
@@ -95,6 +97,7 @@ func (nr *nameRouting) handler(service string, c *services.Collection) http.Hand
 				}
 				raw, _ = json.Marshal(body)
 				r.Header.Set("MM-SERVICE-PROVIDER", sp)
+				r = reqinfo.RoutedByName(r)
 			}
 		}
 		setBody(r, raw)

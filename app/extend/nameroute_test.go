@@ -12,11 +12,14 @@ import (
 	"github.com/gorilla/mux"
 
 	"mixmatch/app/config"
+	"mixmatch/app/reqinfo"
 )
 
 type seen struct {
 	sp, body, v1name string
 	length           int64
+	// named: the proxy is told the name chose the SP, not the client.
+	named bool
 }
 
 func router(t *testing.T) (http.Handler, *seen) {
@@ -30,7 +33,8 @@ func router(t *testing.T) (http.Handler, *seen) {
 	got := &seen{}
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		*got = seen{sp: r.Header.Get("MM-SERVICE-PROVIDER"), body: string(b), v1name: r.Header.Get("X-Image-Meta-Name"), length: r.ContentLength}
+		*got = seen{sp: r.Header.Get("MM-SERVICE-PROVIDER"), body: string(b), v1name: r.Header.Get("X-Image-Meta-Name"),
+			length: r.ContentLength, named: reqinfo.IsRoutedByName(r)}
 		if cl := r.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(b)) {
 			t.Errorf("Content-Length %s for %d bytes", cl, len(b))
 		}
@@ -68,17 +72,17 @@ func TestNameRouting(t *testing.T) {
 			Size int
 		}
 	}
-	if json.Unmarshal([]byte(got.body), &vol) != nil || got.sp != "remote1" || vol.Volume.Name != "data" || vol.Volume.Size != 10 {
+	if json.Unmarshal([]byte(got.body), &vol) != nil || got.sp != "remote1" || !got.named || vol.Volume.Name != "data" || vol.Volume.Size != 10 {
 		t.Fatalf("volume: %+v", got)
 	}
 	for _, body := range []string{`{"name": "me@example.org"}`, `{"name": "x@remote9"}`, `{"name": "x@"}`, `{"name": "plain"}`} {
 		post(h, "/image/v2/images", body)
-		if got.sp != "" || got.body != body {
+		if got.sp != "" || got.named || got.body != body {
 			t.Fatalf("%s was rerouted: %+v", body, got)
 		}
 	}
 	post(h, "/image/v2/images", `{"name": "cirros@remote1"}`, "MM-SERVICE-PROVIDER", "default")
-	if got.sp != "default" || !strings.Contains(got.body, "cirros@remote1") {
+	if got.sp != "default" || got.named || !strings.Contains(got.body, "cirros@remote1") {
 		t.Fatalf("MM-SERVICE-PROVIDER overridden: %+v", got)
 	}
 	req := httptest.NewRequest("POST", "/image/v1/images", strings.NewReader("image bytes"))

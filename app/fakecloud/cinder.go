@@ -46,11 +46,11 @@ func (c *Cloud) cinder(req *request, project, kind string, rest []string) respon
 	r, m := req.Request, req.Method
 	routed := len(rest) == 0 && (m == http.MethodGet || m == http.MethodPost) ||
 		len(rest) == 1 && rest[0] != "" && (m == http.MethodGet || m == http.MethodPut || m == http.MethodDelete)
-	if !projectPattern.MatchString(project) || !routed {
+	if !routed {
 		return cinder.noRoute(r)
 	}
-	if c.opts.Tokens != nil && project != req.project {
-		return cinder.fail(r, http.StatusBadRequest, "Malformed request url")
+	if resp, ok := c.cinderScope(req, project); !ok {
+		return resp
 	}
 	switch {
 	case len(rest) == 0:
@@ -70,14 +70,43 @@ func (c *Cloud) cinder(req *request, project, kind string, rest []string) respon
 		return c.updateCinder(req, project, res)
 	}
 	if kind == Volumes {
+		if st := res.doc["status"]; st != "available" && st != "error" {
+			return cinder.fail(r, http.StatusBadRequest, volumeInUse)
+		}
 		for _, s := range c.cols[Snapshots].sorted {
 			if s.doc["volume_id"] == res.id {
-				return cinder.fail(r, http.StatusBadRequest, "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
+				return cinder.fail(r, http.StatusBadRequest, volumeInUse)
 			}
 		}
 	}
 	c.cols[kind].remove(res)
 	return empty(http.StatusAccepted, "delete")
+}
+
+// volumeInUse is Cinder's refusal to delete a volume that is attached, reserved,
+// offered for transfer or has snapshots.
+const volumeInUse = "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer."
+
+// cinderScope refuses what Cinder's router and keystonemiddleware refuse before
+// any controller: a project segment its routes do not match (a 404), and another
+// project than the token's (a 400).
+func (c *Cloud) cinderScope(req *request, project string) (response, bool) {
+	if !projectPattern.MatchString(project) {
+		return cinder.noRoute(req.Request), false
+	}
+	if c.opts.Tokens != nil && project != req.project {
+		return cinder.fail(req.Request, http.StatusBadRequest, "Malformed request url"), false
+	}
+	return response{}, true
+}
+
+// cinderLinks are the self and bookmark links Cinder's view builders give a
+// member, built from the caller's host.
+func cinderLinks(req *request, project, collection, id string) []any {
+	base := baseURL(req.Request)
+	return []any{
+		map[string]any{"href": base + "/v3/" + project + "/" + collection + "/" + id, "rel": "self"},
+		map[string]any{"href": base + "/" + project + "/" + collection + "/" + id, "rel": "bookmark"}}
 }
 
 // cinderFind is a resource of the path's project, by exactly its id.
@@ -92,10 +121,7 @@ func (c *Cloud) cinderView(req *request, project string, res *resource, detail b
 	doc := clone(res.doc)
 	if res.kind == Volumes {
 		if _, ok := doc["links"]; !ok {
-			base := baseURL(req.Request)
-			doc["links"] = []any{
-				map[string]any{"href": base + "/v3/" + project + "/volumes/" + res.id, "rel": "self"},
-				map[string]any{"href": base + "/" + project + "/volumes/" + res.id, "rel": "bookmark"}}
+			doc["links"] = cinderLinks(req, project, Volumes, res.id)
 		}
 		if !detail {
 			return map[string]any{"id": doc["id"], "name": doc["name"], "links": doc["links"]}
@@ -222,7 +248,7 @@ func (c *Cloud) createCinder(req *request, project, kind string) response {
 	if msg := unexpected("request body", body, top); msg != "" {
 		return fail(msg)
 	}
-	if kind == Snapshots || cinderMicroversion(r) >= 53 {
+	if kind == Snapshots || c.volumeVersion(r) >= 53 {
 		if msg := unexpected(singular(kind), in, cinderFields[kind]); msg != "" {
 			return fail(msg)
 		}
@@ -232,7 +258,7 @@ func (c *Cloud) createCinder(req *request, project, kind string) response {
 	size, sized := in["size"]
 	switch kind {
 	case Volumes:
-		for _, src := range []struct{ field, kind string }{{"snapshot_id", Snapshots}, {"source_volid", Volumes}} {
+		for _, src := range []struct{ field, kind string }{{"snapshot_id", Snapshots}, {"source_volid", Volumes}, {"backup_id", Backups}} {
 			id, given := in[src.field].(string)
 			if !given {
 				continue
@@ -293,6 +319,67 @@ func (c *Cloud) updateCinder(req *request, project string, res *resource) respon
 	return reply(http.StatusOK, "update", map[string]any{singular(res.kind): c.cinderView(req, project, res, true)})
 }
 
+// volumeMember reads the body of a create that names a volume in volumeField (an
+// attachment, a backup, a transfer) and finds the volume; uuids are the other
+// fields the schema wants as UUIDs when given. ok false: the refusal is the answer.
+func (c *Cloud) volumeMember(req *request, project, key, volumeField string, allowed []string, uuids ...string) (map[string]any, *resource, response, bool) {
+	in, resp, ok := cinderMember(req, key, allowed)
+	for _, field := range uuids {
+		if v, given := in[field]; ok && given && v != nil {
+			if id, _ := v.(string); !uuidPattern.MatchString(id) {
+				resp, ok = cinder.fail(req.Request, http.StatusBadRequest, notUUID(field, v)), false
+			}
+		}
+	}
+	if !ok {
+		return nil, nil, resp, false
+	}
+	vol, resp, ok := c.volumeNamed(req, project, in, volumeField)
+	return in, vol, resp, ok
+}
+
+func notUUID(field string, v any) string {
+	return fmt.Sprintf("Invalid input for field/attribute %s. Value: %v. %q is not a 'uuid'", field, v, v)
+}
+
+// cinderMember reads a create body as the schemas of Cinder's newer APIs do:
+// {key: {...}} and nothing beside it, the member holding only allowed fields. ok
+// false: the refusal is the answer.
+func cinderMember(req *request, key string, allowed []string) (map[string]any, response, bool) {
+	fail := func(msg string) (map[string]any, response, bool) {
+		return nil, cinder.fail(req.Request, http.StatusBadRequest, msg), false
+	}
+	body, ok := decodeObject(req.body)
+	if !ok {
+		return fail("Malformed request body")
+	}
+	in, ok := body[key].(map[string]any)
+	if !ok {
+		return fail(fmt.Sprintf("Invalid input for field/attribute %s. '%s' is a required property", key, key))
+	}
+	if msg := unexpected("request body", body, []string{key}); msg != "" {
+		return fail(msg)
+	}
+	if msg := unexpected(key, in, allowed); msg != "" {
+		return fail(msg)
+	}
+	return in, response{}, true
+}
+
+// volumeNamed is the volume a create's field names: a UUID, as the schemas say, of
+// the path's project.
+func (c *Cloud) volumeNamed(req *request, project string, in map[string]any, field string) (*resource, response, bool) {
+	id, _ := in[field].(string)
+	if !uuidPattern.MatchString(id) {
+		return nil, cinder.fail(req.Request, http.StatusBadRequest, notUUID(field, in[field])), false
+	}
+	vol, found := c.cinderFind(Volumes, project, id)
+	if !found {
+		return nil, cinder.fail(req.Request, http.StatusNotFound, notFoundMessage(Volumes, id)), false
+	}
+	return vol, response{}, true
+}
+
 // unexpected is jsonschema's refusal of properties a schema does not list.
 func unexpected(what string, in map[string]any, allowed []string) string {
 	var extra []string
@@ -312,6 +399,50 @@ func unexpected(what string, in map[string]any, allowed []string) string {
 	raw, _ := json.Marshal(in)
 	return fmt.Sprintf("Invalid input for field/attribute %s. Value: %s. Additional properties are not allowed ('%s' %s unexpected)",
 		what, raw, strings.Join(extra, "', '"), verb)
+}
+
+// SetVolumeVersions sets the microversion range of the cloud's Cinder, "3.0" to
+// "3.70" by default: its root offers it, and a call outside it is a 406.
+func (c *Cloud) SetVolumeVersions(lowest, highest string) {
+	minor := func(v string) int {
+		var major, n int
+		if k, _ := fmt.Sscanf(v, "%d.%d", &major, &n); k != 2 || major != 3 {
+			panic("fakecloud: not a Cinder microversion: " + v)
+		}
+		return n
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.volumeMin, c.volumeMax = minor(lowest), minor(highest)
+}
+
+func (c *Cloud) volumeVersions() (lowest, highest string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("3.%d", c.volumeMin), fmt.Sprintf("3.%d", c.volumeMax)
+}
+
+// volumeVersion is the minor version a Cinder call is served at: "latest" is the
+// cloud's highest. Called with the lock held.
+func (c *Cloud) volumeVersion(r *http.Request) int {
+	return min(cinderMicroversion(r), c.volumeMax)
+}
+
+// checkMicroversion is Cinder's 406 to a microversion outside its range. Called
+// with the lock held.
+func (c *Cloud) checkMicroversion(req *request) (response, bool) {
+	h := strings.TrimSpace(req.Header.Get("OpenStack-API-Version"))
+	v, ok := strings.CutPrefix(h, "volume ")
+	if !ok || strings.TrimSpace(v) == "latest" {
+		return response{}, true
+	}
+	var major, minor int
+	n, _ := fmt.Sscanf(strings.TrimSpace(v), "%d.%d", &major, &minor)
+	if n == 2 && major == 3 && minor >= c.volumeMin && minor <= c.volumeMax {
+		return response{}, true
+	}
+	return cinder.fail(req.Request, http.StatusNotAcceptable, fmt.Sprintf(
+		"Version %s is not supported by the API. Minimum is 3.%d and maximum is 3.%d.", strings.TrimSpace(v), c.volumeMin, c.volumeMax)), false
 }
 
 // cinderMicroversion is the minor version of "OpenStack-API-Version: volume 3.x";

@@ -35,6 +35,18 @@ func (c *Cloud) newDoc(kind, project, id string, at time.Time) map[string]any {
 			"volume_id": nil, "created_at": at.Format("2006-01-02T15:04:05.000000"), "updated_at": nil,
 			"metadata": map[string]any{}, "os-extended-snapshot-attributes:project_id": owner,
 			"os-extended-snapshot-attributes:progress": "100%"}
+	case Backups:
+		now := at.Format("2006-01-02T15:04:05.000000")
+		doc = map[string]any{"id": id, "name": nil, "description": nil, "status": "available", "size": 1,
+			"object_count": 0, "availability_zone": "nova", "container": nil, "created_at": now, "updated_at": nil,
+			"fail_reason": nil, "volume_id": nil, "is_incremental": false, "has_dependent_backups": false,
+			"snapshot_id": nil, "data_timestamp": now}
+	case Transfers:
+		doc = map[string]any{"id": id, "name": nil, "volume_id": nil, "created_at": at.Format("2006-01-02T15:04:05.000000"),
+			"no_snapshots": false, "source_project_id": owner, "auth_key": ""}
+	case Attachments:
+		doc = map[string]any{"id": id, "status": "reserved", "instance": nil, "volume_id": nil, "attached_at": "",
+			"detached_at": "", "attach_mode": "null", "connection_info": map[string]any{}}
 	case Networks:
 		now := at.Format(time.RFC3339)
 		doc = map[string]any{"id": id, "name": "", "description": "", "status": "ACTIVE", "admin_state_up": true,

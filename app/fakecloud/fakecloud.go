@@ -1,10 +1,11 @@
 // Package fakecloud stands in for one OpenStack cloud: Glance v2 (images, their data,
-// tags and members), Cinder v3 (volumes and snapshots) and Neutron v2.0 (networks) on
-// one local HTTP server, and the version document of one of their roots at / when
-// asked (SetRoot). It is the only such stand-in: the proxy tests and the load test
-// use it, so it must be no more lenient than the services where mixmatch depends on
-// them. Ids are looked up exactly as written (a dash-less form of a dashed id is a
-// 404, as in the services' databases); unknown paths and ids are 404s and bad list
+// tags and members), Cinder v3 (volumes, snapshots, backups, transfers and Nova's
+// attachments, within a microversion range) and Neutron v2.0 (networks) on one local
+// HTTP server, and the version document of one of their roots at / when asked
+// (SetRoot). It is the only such stand-in: the proxy tests and the load test use it,
+// so it must be no more lenient than the services where mixmatch depends on them.
+// Ids are looked up exactly as written (a dash-less form of a dashed id is a 404, as
+// in the services' databases); unknown paths and ids are 404s and bad list
 // parameters 400s with the services' own error bodies; lists page, sort and link as
 // each service does, with absolute URLs where the services build them from the
 // caller's host (Cinder's and Neutron's links, Glance's Location, the version
@@ -28,10 +29,13 @@ import (
 
 // The kinds of resources the cloud holds, as mixmatch names them.
 const (
-	Images    = "images"
-	Volumes   = "volumes"
-	Snapshots = "snapshots"
-	Networks  = "networks"
+	Images      = "images"
+	Volumes     = "volumes"
+	Snapshots   = "snapshots"
+	Backups     = "backups"
+	Transfers   = "transfers"
+	Attachments = "attachments"
+	Networks    = "networks"
 )
 
 // Options shape a cloud; the zero value is a cloud that honours any token.
@@ -44,6 +48,16 @@ type Options struct {
 	// another project a 400, and the project owns what the caller creates and limits
 	// what it sees. Without it any token is honoured, scoped to no project.
 	Tokens func(token string) (project string, ok bool)
+	// ServiceTokens, when set, checks X-Service-Token as keystonemiddleware does
+	// and gives its roles: an unknown one is a 401, whatever the user's token. A
+	// service token with the service role (Cinder's [keystone_authtoken]
+	// service_token_roles) lets a caller delete an attachment Nova still holds.
+	// Without it any service token is honoured, with the service role.
+	ServiceTokens func(token string) (roles []string, ok bool)
+	// NovaKnows says whether the cloud's own Nova holds a server: Cinder asks it
+	// before deleting an attachment for a caller without a service token, and
+	// refuses (409) while Nova holds the server. Without it Nova holds every one.
+	NovaKnows func(server string) bool
 	// Virtual, when set, makes the cloud hold resources it never stored: every id it
 	// accepts for a kind and the caller's project can be read (never listed). A load
 	// test needs an endless supply of ids no one has seen.
@@ -78,16 +92,19 @@ type Cloud struct {
 	closing chan struct{}
 	closed  sync.Once
 
-	mu      sync.Mutex
-	cols    map[string]*collection
-	header  http.Header // sent with every answer
-	root    string      // the service whose root GET / answers as
-	calls   []Call
-	total   int // calls received, kept or not
-	waiters []waiter
-	counts  map[string]int
-	conns   int
-	faults  faults
+	mu     sync.Mutex
+	cols   map[string]*collection
+	header http.Header // sent with every answer
+	root   string      // the service whose root GET / answers as
+	// volumeMin and volumeMax are the minor versions of Cinder's microversion
+	// range: its root offers them, and a call outside them is a 406.
+	volumeMin, volumeMax int
+	calls                []Call
+	total                int // calls received, kept or not
+	waiters              []waiter
+	counts               map[string]int
+	conns                int
+	faults               faults
 }
 
 type waiter struct {
@@ -98,8 +115,10 @@ type waiter struct {
 // New starts a cloud; Close stops it.
 func New(opts Options) *Cloud {
 	c := &Cloud{opts: opts, closing: make(chan struct{}), header: http.Header{}, counts: map[string]int{},
-		cols: map[string]*collection{Images: newCollection(), Volumes: newCollection(),
-			Snapshots: newCollection(), Networks: newCollection()}}
+		volumeMax: 70, cols: map[string]*collection{}}
+	for _, kind := range []string{Images, Volumes, Snapshots, Backups, Transfers, Attachments, Networks} {
+		c.cols[kind] = newCollection()
+	}
 	c.faults.reset()
 	c.server = httptest.NewUnstartedServer(http.HandlerFunc(c.serve))
 	// The failure switches and the TLS tests make the server log what it is made to
@@ -300,20 +319,43 @@ func (c *Cloud) handle(r *http.Request, body []byte) response {
 	if !ok {
 		return unauthorized()
 	}
+	var roles []string
+	if st := r.Header.Get("X-Service-Token"); st != "" {
+		// keystonemiddleware refuses the call when a service token came and is
+		// invalid, however good the user's token.
+		roles, ok = []string{"service"}, true
+		if c.opts.ServiceTokens != nil {
+			roles, ok = c.opts.ServiceTokens(st)
+		}
+		if !ok {
+			return unauthorized()
+		}
+	}
 	q, err := parseQuery(r.URL.RawQuery)
 	svc := serviceOf(r.URL.Path)
 	if err != nil {
 		return svc.fail(r, http.StatusBadRequest, err.Error())
 	}
-	req := &request{Request: r, body: body, project: project, q: q, svc: svc}
+	req := &request{Request: r, body: body, project: project, q: q, svc: svc, serviceRoles: roles}
 	segs := splitPath(r.URL.Path)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if svc == cinder {
+		if resp, ok := c.checkMicroversion(req); !ok {
+			return resp
+		}
+	}
 	switch {
 	case len(segs) >= 2 && segs[0] == "v2" && segs[1] == "images":
 		return c.glance(req, segs[2:])
 	case len(segs) >= 3 && segs[0] == "v3" && (segs[2] == Volumes || segs[2] == Snapshots):
 		return c.cinder(req, segs[1], segs[2], segs[3:])
+	case len(segs) >= 3 && segs[0] == "v3" && segs[2] == Attachments:
+		return c.attachments(req, segs[1], segs[3:])
+	case len(segs) >= 3 && segs[0] == "v3" && segs[2] == Backups:
+		return c.backups(req, segs[1], segs[3:])
+	case len(segs) >= 3 && segs[0] == "v3" && (segs[2] == "os-volume-transfer" || segs[2] == "volume-transfers"):
+		return c.transfers(req, segs[1], segs[2], segs[3:])
 	case len(segs) >= 2 && segs[0] == "v2.0" && segs[1] == "networks":
 		return c.neutron(req, segs[2:])
 	}

@@ -19,6 +19,8 @@ type request struct {
 	project string
 	q       query
 	svc     service
+	// serviceRoles are the roles of a valid X-Service-Token; nil without one.
+	serviceRoles []string
 }
 
 // response is an answer, built under the cloud's lock and written after it.

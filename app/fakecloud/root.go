@@ -33,8 +33,9 @@ func (c *Cloud) rootDocument(r *http.Request) response {
 		}
 		return reply(http.StatusMultipleChoices, "root", map[string]any{"versions": versions})
 	case "volume":
+		lowest, highest := c.volumeVersions()
 		return reply(http.StatusMultipleChoices, "root", map[string]any{"versions": []any{map[string]any{
-			"id": "v3.0", "status": "CURRENT", "version": "3.70", "min_version": "3.0", "updated": "2023-08-31T00:00:00Z",
+			"id": "v3.0", "status": "CURRENT", "version": highest, "min_version": lowest, "updated": "2023-08-31T00:00:00Z",
 			"links": []any{map[string]any{"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
 				self("/v3/")},
 			"media-types": []any{map[string]any{"base": "application/json",

@@ -171,10 +171,10 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 			continue
 		}
 		n, err := oslo.Decode(d.Body)
-		var op store.Op
+		var changes []store.Op
 		ok := false
 		if err == nil {
-			op, ok, err = opFor(n, c.SP.Name)
+			changes, ok, err = opsFor(n, c.SP.Name)
 		}
 		switch {
 		case err != nil:
@@ -187,7 +187,7 @@ func (c *Consumer) apply(ctx context.Context, batch []amqp.Delivery) error {
 			outcome(n.EventType, "ignored")
 			c.Logger.Debug("ignoring a notification", "sp", c.SP.Name, "event_type", n.EventType, "message_id", n.MessageID)
 		default:
-			ops = append(ops, op)
+			ops = append(ops, changes...)
 			events = append(events, n.EventType)
 		}
 	}

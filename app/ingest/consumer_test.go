@@ -169,6 +169,30 @@ func (b *bus) mapping(t *testing.T, typ, id string) (store.Mapping, bool) {
 	return m, true
 }
 
+// seed writes rows as the operator would.
+func (b *bus) seed(t *testing.T, rows ...store.Mapping) {
+	t.Helper()
+	for _, m := range rows {
+		if err := b.store.Upsert(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// consume publishes msgs to one exchange and runs a consumer, with metrics, until
+// it has acked them all; it stops with the test.
+func (b *bus) consume(t *testing.T, exchange int, msgs ...[]byte) *Consumer {
+	t.Helper()
+	for _, m := range msgs {
+		b.publish(t, exchange, m)
+	}
+	c := b.consumer(t)
+	c.Metrics = metrics.New()
+	t.Cleanup(run(c))
+	b.await(t, len(msgs))
+	return c
+}
+
 func TestNotificationsBecomeMappings(t *testing.T) {
 	b := newBus(t)
 	msgs := [][]byte{
@@ -234,31 +258,15 @@ func TestNotificationsBecomeMappings(t *testing.T) {
 // to be a notification is dropped, and the stream goes on.
 func TestABusSpeaksForItsOwnCloudOnly(t *testing.T) {
 	b := newBus(t)
-	ctx := context.Background()
-	for _, m := range []store.Mapping{
-		{ResourceType: "images", ResourceID: "victim", ResourceSP: "default", ProjectID: "p1"},
-		{ResourceType: "volumes", ResourceID: "vol", ResourceSP: "default", ProjectID: "p1"},
-	} {
-		if err := b.store.Upsert(ctx, m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	msgs := [][]byte{
+	b.seed(t, store.Mapping{ResourceType: "images", ResourceID: "victim", ResourceSP: "default", ProjectID: "p1"},
+		store.Mapping{ResourceType: "volumes", ResourceID: "vol", ResourceSP: "default", ProjectID: "p1"})
+	c := b.consume(t, 0,
 		notification("image.create", `{"id": "victim", "owner": "evil"}`),
 		notification("image.delete", `{"id": "victim", "owner": "evil"}`),
 		notification("volume.transfer.accept.end", `{"volume_id": "vol", "tenant_id": "evil"}`),
 		notification("volume.delete.end", `{"volume_id": "vol", "tenant_id": "evil"}`),
 		append(notification("image.create", `{"id": "big", "owner": "p1", "pad": "`), append(make([]byte, MaxMessageSize), '"', '}', '}')...),
-		notification("image.create", `{"id": "own", "owner": "p2"}`),
-	}
-	for _, m := range msgs {
-		b.publish(t, 0, m)
-	}
-	c := b.consumer(t)
-	c.Metrics = metrics.New()
-	stop := run(c)
-	defer stop()
-	b.await(t, len(msgs))
+		notification("image.create", `{"id": "own", "owner": "p2"}`))
 	if m, ok := b.mapping(t, "images", "victim"); !ok || m.ResourceSP != "default" || m.ProjectID != "p1" {
 		t.Errorf("image victim: %+v %v", m, ok)
 	}
@@ -387,5 +395,33 @@ func TestFailover(t *testing.T) {
 	b.await(t, 1)
 	if _, ok := b.mapping(t, "images", "img-f"); !ok || c.Stats.Reconnects.Load() == 0 {
 		t.Fatalf("mapped %v after %d reconnects", ok, c.Stats.Reconnects.Load())
+	}
+}
+
+// Backups and attachments are learned from Cinder's own events, each for the
+// cloud whose bus carries them.
+func TestBackupsAndAttachmentsFromTheBus(t *testing.T) {
+	b := newBus(t)
+	// Another cloud's backup, and another cloud's attachment a payload lists.
+	b.seed(t, store.Mapping{ResourceType: "backups", ResourceID: "b-default", ResourceSP: "default", ProjectID: "p1"},
+		store.Mapping{ResourceType: "attachments", ResourceID: "a1b2c3d4-0000-4000-8000-000000000002", ResourceSP: "default", ProjectID: "p1"})
+	c := b.consume(t, 1,
+		notification("backup.create.start", backupPayload),
+		notification("backup.delete.end", `{"backup_id": "b-default", "tenant_id": "p1"}`),
+		notification("volume.attach.end", attachPayload))
+	for _, want := range []store.Mapping{
+		{ResourceType: "backups", ResourceID: "9c4d5e6f7a8b4c9d8e1f2a3b4c5d6e7f", ResourceSP: "remote1", ProjectID: "p1"},
+		{ResourceType: "attachments", ResourceID: "a1b2c3d4000040008000000000000001", ResourceSP: "remote1", ProjectID: "p1"},
+		// remote1's bus neither deletes nor claims the default cloud's rows.
+		{ResourceType: "backups", ResourceID: "bdefault", ResourceSP: "default", ProjectID: "p1"},
+		{ResourceType: "attachments", ResourceID: "a1b2c3d4000040008000000000000002", ResourceSP: "default", ProjectID: "p1"},
+	} {
+		m, ok := b.mapping(t, want.ResourceType, want.ResourceID)
+		if !ok || m.ResourceSP != want.ResourceSP || m.ProjectID != want.ProjectID {
+			t.Errorf("%s %s: %+v %v, want at %s", want.ResourceType, want.ResourceID, m, ok, want.ResourceSP)
+		}
+	}
+	if got := testutil.ToFloat64(c.Metrics.Messages.WithLabelValues("volume.attach.end", "applied")); got != 1 {
+		t.Errorf("volume.attach.end applied: %v", got)
 	}
 }

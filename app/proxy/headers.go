@@ -45,7 +45,9 @@ var (
 )
 
 // droppedXHeaders are X-* headers that never cross, either way: tokens, which are
-// replaced by the target's, and what a client could use to make an SP believe in
+// replaced by the target's (a service token reaches the local cloud as it came, and
+// a remote one as [sp_*] service_token says: see rewrite), and what a client could
+// use to make an SP believe in
 // another host, scheme, address or method than the call has (an SP behind
 // http_proxy_to_wsgi builds its links and checks from them).
 var droppedXHeaders = map[string]bool{"X-Auth-Token": true, "X-Service-Token": true, "X-Subject-Token": true,

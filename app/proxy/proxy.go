@@ -58,6 +58,15 @@ type Deps struct {
 	Tracker *health.Tracker
 	// Metrics count upstream latency and learned mappings; a private set when nil.
 	Metrics *metrics.Set
+	// Service gives mixmatch's own token at the local Keystone ([auth];
+	// keystone.Client), which K2K turns into the service token of an SP whose
+	// service_token is k2k; nil sends no SP one.
+	Service ServiceAccount
+}
+
+// ServiceAccount is mixmatch's own account at the local Keystone.
+type ServiceAccount interface {
+	ServiceToken(ctx context.Context) (string, error)
 }
 
 // Proxy is the handler of /image, /volume and /network.
@@ -66,6 +75,7 @@ type Proxy struct {
 	store   *store.Store
 	auth    Auth
 	tokens  Tokens
+	service ServiceAccount
 	logger  *slog.Logger
 	tracker *health.Tracker
 	metrics *metrics.Set
@@ -78,6 +88,8 @@ type Proxy struct {
 	timeout time.Duration
 
 	learning sync.WaitGroup
+	// micro is the microversion range of the version documents mixmatch writes.
+	micro *microversions
 }
 
 // New builds the proxy.
@@ -92,9 +104,10 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
-	p := &Proxy{cfg: cfg, store: d.Store, auth: d.Auth, tokens: d.Tokens, logger: d.Logger, timeout: timeout,
+	p := &Proxy{cfg: cfg, store: d.Store, auth: d.Auth, tokens: d.Tokens, service: d.Service, logger: d.Logger, timeout: timeout,
 		tracker: d.Tracker, metrics: d.Metrics,
 		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
+	p.micro = newMicroversions(p)
 	for _, sp := range cfg.SPs {
 		p.transports[sp.Name] = d.Transport(sp)
 		p.reverse[sp.Name] = &httputil.ReverseProxy{
@@ -135,6 +148,12 @@ type target struct {
 	// may have no role; chosen is the client's MM-PROJECT-ID.
 	ownersProject bool
 	chosen        string
+	// parent names the parent a create went to, for messages: "volume_id <id>".
+	parent string
+	// callerService is the caller's X-Service-Token; serviceToken is what a remote
+	// SP gets in its place, mixmatch's own K2K token there, got with serviceOwner
+	// (mixmatch's own local token) and scoped to serviceProject.
+	callerService, serviceToken, serviceOwner, serviceProject string
 }
 
 type ctxKey struct{}
@@ -159,7 +178,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	local, _ := p.cfg.SP(config.LocalSP)
 	if info.Version == "" && p.cfg.Aggregation {
-		versions.Write(w, info.Service, p.cfg.APIVersions[info.Service], p.publicURL(r))
+		ctx, cancel := context.WithTimeout(r.Context(), p.timeout)
+		defer cancel()
+		versions.Write(w, info.Service, p.cfg.APIVersions[info.Service], p.publicURL(r), p.micro.get(ctx, info.Service))
 		return
 	}
 	if info.Version == "" || info.ResourceType == "" {
@@ -183,8 +204,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.aggregate(w, bounded, info, user, userToken)
 		return
 	}
-	t, err := p.locate(bounded, info, user, userToken)
+	body, err := p.holdCreateBody(r, info)
+	if err != nil {
+		p.respond(w, r, err)
+		return
+	}
+	t, err := p.locate(bounded, info, user, userToken, body)
 	if err == nil {
+		t.callerService = r.Header.Get("X-Service-Token")
 		err = p.authorize(ctx, t)
 	}
 	if err != nil {
@@ -194,8 +221,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, t)
 }
 
-// locate picks the SP of a call: header, mapping, broadcast, local.
-func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string) (*target, error) {
+// locate picks the SP of a call: header, mapping (of the resource, or of the
+// parents a create's body names), broadcast, local. body is what holdCreateBody
+// kept of a create.
+func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Token, userToken string, body []byte) (*target, error) {
 	skip := proxyList(r.Header)
 	at := func(sp *config.SP, project string) *target {
 		return &target{sp: sp, project: project, info: info, user: user, userToken: userToken}
@@ -208,14 +237,28 @@ func (p *Proxy) locate(r *http.Request, info reqinfo.Request, user *keystone.Tok
 		if skip[sp.SPName] {
 			return nil, apierr.New(http.StatusBadRequest, "MM-SERVICE-PROVIDER %q is in MM-PROXY-LIST", name)
 		}
+		if body != nil {
+			byParent, err := p.byParents(r, info, body, user, userToken, skip)
+			if err == nil {
+				err = checkNamed(sp, byParent)
+			}
+			if err != nil || byParent != nil {
+				return byParent, err
+			}
+		}
 		return at(sp, r.Header.Get("MM-PROJECT-ID")), nil
+	}
+	if body != nil {
+		if t, err := p.byParents(r, info, body, user, userToken, skip); err != nil || t != nil {
+			return t, err
+		}
 	}
 	// What every cloud has its own of (volume types, Glance tasks, schemas) is the
 	// local cloud's to answer: a remote cloud's copy is no resource of the user. A
 	// type the table does not know may be one, and is searched for.
 	c, known := services.Lookup(info.Service, info.ResourceType)
 	if info.ResourceID != "" && (!known || c.PerCloud) {
-		m, err := p.store.Find(r.Context(), info.ResourceType, info.ResourceID)
+		m, err := p.store.Find(r.Context(), services.RowType(info.Service, info.ResourceType), info.ResourceID)
 		if err == nil {
 			if sp, ok := p.cfg.SP(m.ResourceSP); ok && sp.Enabled(info.Service) && !skip[sp.SPName] {
 				t := at(sp, m.ProjectID)
@@ -250,7 +293,7 @@ func (p *Proxy) authorize(ctx context.Context, t *target) error {
 		return err
 	}
 	t.token, t.project = s.Token, s.ProjectID
-	return nil
+	return p.authorizeService(ctx, t)
 }
 
 // ownProject scopes the call to a project of the user's own at the SP, once the
@@ -351,6 +394,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if t.token != "" {
 		h.Set("X-Auth-Token", t.token)
 	}
+	// The local cloud validates the caller's service token itself; a remote one
+	// knows only what K2K got there.
+	if st := pr.In.Header.Get("X-Service-Token"); st != "" && t.sp.Local() {
+		h.Set("X-Service-Token", st)
+	} else if t.serviceToken != "" {
+		h.Set("X-Service-Token", t.serviceToken)
+	}
 	// Chained proxies see who already handled the call and cannot loop.
 	local, _ := p.cfg.SP(config.LocalSP)
 	if list := pr.In.Header.Get("MM-PROXY-LIST"); list != "" {
@@ -369,6 +419,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		// A K2K token the SP no longer takes must not be served again until it
 		// expires; a call that can go again goes with a new one, once.
 		p.tokens.Forget(resp.Request.Context(), t.sp, t.userToken, t.project)
+		if t.serviceOwner != "" {
+			p.tokens.Forget(resp.Request.Context(), t.sp, t.serviceOwner, t.serviceProject)
+		}
 		if !t.retried && replayable(resp.Request) {
 			resp.Body.Close()
 			return errRefusedToken
@@ -441,7 +494,8 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 		// in the project of the user's local token.
 		project = t.user.Project.ID
 	}
-	m := store.Mapping{ResourceType: t.info.ResourceType, ResourceID: id, ResourceSP: t.sp.Name, ProjectID: project}
+	m := store.Mapping{ResourceType: services.RowType(t.info.Service, t.info.ResourceType), ResourceID: id,
+		ResourceSP: t.sp.Name, ProjectID: project}
 	done := make(chan struct{})
 	p.learning.Add(1)
 	// A client that hangs up after the SP answered must not cost the mapping.
@@ -480,7 +534,8 @@ func (p *Proxy) remember(ctx context.Context, t *target, id, source string) {
 func (p *Proxy) forgetDeleted(ctx context.Context, t *target) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), learnWait)
 	defer cancel()
-	if _, err := p.store.DeleteHeldBy(wctx, t.info.ResourceType, t.info.ResourceID, t.sp.Name); err != nil {
+	row := services.RowType(t.info.Service, t.info.ResourceType)
+	if _, err := p.store.DeleteHeldBy(wctx, row, t.info.ResourceID, t.sp.Name); err != nil {
 		p.logger.Warn("could not forget a deleted resource's mapping", "type", t.info.ResourceType,
 			"id", t.info.ResourceID, "sp", t.sp.Name, "error", err)
 	}

@@ -83,6 +83,7 @@ type setupConfig struct {
 	checks        map[string]func(token string) (string, bool)
 	virtual       map[string]bool
 	endpoints     map[string]string
+	cloud         map[string]func(*fakecloud.Options)
 	connection    string
 	deps          proxy.Deps
 }
@@ -126,6 +127,11 @@ func withLyingCloud(sp string) option { return func(c *setupConfig) { c.virtual[
 // withEndpoint puts an SP at url, a server of the test's own, instead of a fake cloud.
 func withEndpoint(sp, url string) option { return func(c *setupConfig) { c.endpoints[sp] = url } }
 
+// withCloud shapes an SP's fake cloud further.
+func withCloud(sp string, shape func(*fakecloud.Options)) option {
+	return func(c *setupConfig) { c.cloud[sp] = shape }
+}
+
 // withTokens gives tokens at remote SPs with tk instead of the stand-in.
 func withTokens(tk proxy.Tokens) option { return func(c *setupConfig) { c.deps.Tokens = tk } }
 
@@ -141,7 +147,8 @@ func withMetrics(m *metrics.Set) option { return func(c *setupConfig) { c.deps.M
 
 func newSetup(t testing.TB, options ...option) *setup {
 	c := setupConfig{sps: []string{"default", "remote1", "remote2"}, atSP: map[string][]string{}, tls: map[string]*tls.Config{},
-		checks: map[string]func(string) (string, bool){}, endpoints: map[string]string{}, virtual: map[string]bool{}, deps: proxy.Deps{Auth: testAuth(), Logger: slog.New(slog.DiscardHandler), Tokens: tokens{}}}
+		checks: map[string]func(string) (string, bool){}, endpoints: map[string]string{}, virtual: map[string]bool{},
+		cloud: map[string]func(*fakecloud.Options){}, deps: proxy.Deps{Auth: testAuth(), Logger: slog.New(slog.DiscardHandler), Tokens: tokens{}}}
 	for _, o := range options {
 		o(&c)
 	}
@@ -156,6 +163,9 @@ func newSetup(t testing.TB, options ...option) *setup {
 			opts := fakecloud.Options{Name: name, TLS: c.tls[name], Tokens: c.checks[name]}
 			if c.virtual[name] {
 				opts.Virtual = func(string, string, string) bool { return true }
+			}
+			if shape := c.cloud[name]; shape != nil {
+				shape(&opts)
 			}
 			b := fakecloud.New(opts)
 			t.Cleanup(b.Close)
@@ -228,7 +238,7 @@ func TestUnmappedGoesLocalWithTheUsersToken(t *testing.T) {
 	}
 	got := s.backends["default"].Received()
 	if len(got) != 1 || got[0].Path != "/v2/images/"+imageID || got[0].Token != localToken ||
-		got[0].ProxyList != "default" || got[0].ServiceToken != "" || got[0].Header.Get("X-Custom") != "kept" {
+		got[0].ProxyList != "default" || got[0].ServiceToken != "svc" || got[0].Header.Get("X-Custom") != "kept" {
 		t.Fatalf("local received %+v", got)
 	}
 	if rec.Header().Get("Set-Cookie") != "" || rec.Header().Get("X-Openstack-Request-Id") != "req-default" {

@@ -110,3 +110,19 @@ func TestAMappedVolumesPathNamesTheProjectThatScoped(t *testing.T) {
 		}
 	}
 }
+
+// Nova downloads the image it boots from with the user's token: a public image
+// another project owns at a remote cloud streams through mixmatch, read in a
+// project of the user's own.
+func TestNovaDownloadsAnotherProjectsPublicImage(t *testing.T) {
+	s := strictSetup(t, strictTokens{projects: []string{"aa"}})
+	data := strings.Repeat("boot me ", 512)
+	s.backends["remote1"].PutData(imageID, []byte(data))
+	rec := s.do(t, "GET", "/image/v2/images/"+imageID+"/file", nil)
+	if rec.Code != 200 || rec.Body.String() != data || rec.Header().Get("Content-MD5") == "" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	if got := s.backends["remote1"].Received(); len(got) != 1 || got[0].Path != "/v2/images/"+imageID+"/file" || got[0].Token != "k2k-remote1-aa" {
+		t.Fatalf("remote1 got %+v", got)
+	}
+}

@@ -5,6 +5,7 @@
 package reqinfo
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -149,4 +150,20 @@ func (r Request) IsList(method string) bool {
 // IsCreate reports a POST to a collection.
 func (r Request) IsCreate(method string) bool {
 	return method == "POST" && r.ResourceType != "" && r.ResourceID == "" && len(r.Rest) == 0
+}
+
+type namedKey struct{}
+
+// RoutedByName marks a call whose MM-SERVICE-PROVIDER was set from the name of the
+// resource it creates (NAME@SP), not by the client: the client chose a cloud by the
+// name, and a parent its body names may contradict that choice, where a client's
+// header is the client's word.
+func RoutedByName(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), namedKey{}, true))
+}
+
+// IsRoutedByName reports whether RoutedByName marked the call.
+func IsRoutedByName(r *http.Request) bool {
+	named, _ := r.Context().Value(namedKey{}).(bool)
+	return named
 }

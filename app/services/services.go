@@ -6,6 +6,7 @@ package services
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -62,6 +63,10 @@ type Collection struct {
 	// resource_type stored in resource_mapping: existing rows and operators' SQL
 	// use it, so it never changes.
 	Type string
+	// MappedAs is the resource_type of a Mapped collection's rows when it is not
+	// Type: one resource under two paths (Cinder's transfers) is one row, found
+	// whichever path the next call takes.
+	MappedAs string
 	// Key is the singular: the key wrapping one member in a create or show request
 	// and answer ({"volume": {...}}), and the noun of messages. "" for what has no
 	// members (schemas, limits).
@@ -86,8 +91,10 @@ type Collection struct {
 	// NameHeader is the request header a create may name the member in instead of
 	// the body (Glance v1).
 	NameHeader string
-	// Refs are the fields of a create's member object that name another resource,
-	// which must then be in the same cloud.
+	// Refs are the fields of a create's member object that name its parent, a
+	// resource the new one must live beside: the create goes to the parent's cloud.
+	// A field naming what the service fetches through the catalog (a volume's
+	// imageRef: Cinder downloads the image through mixmatch) is no parent.
 	Refs []Ref
 }
 
@@ -122,18 +129,19 @@ var table = []*Service{
 		Collections: []Collection{
 			{Type: "volumes", Key: "volume", ListKey: "volumes", PerCloud: true, Mapped: true,
 				Aggregate: true, Detail: true, RouteByName: true,
-				Refs: []Ref{{"source_volid", "volumes"}, {"snapshot_id", "snapshots"}, {"backup_id", "backups"},
-					{"source_replica", "volumes"}, {"imageRef", "images"}}},
+				Refs: []Ref{{"source_volid", "volumes"}, {"snapshot_id", "snapshots"}, {"backup_id", "backups"}}},
 			{Type: "snapshots", Key: "snapshot", ListKey: "snapshots", PerCloud: true, Mapped: true,
 				Aggregate: true, Detail: true, Refs: []Ref{{"volume_id", "volumes"}}},
 			{Type: "backups", Key: "backup", ListKey: "backups", PerCloud: true, Mapped: true,
 				Refs: []Ref{{"volume_id", "volumes"}, {"snapshot_id", "snapshots"}}},
-			{Type: "os-volume-transfer", Key: "transfer", ListKey: "transfers", PerCloud: true,
-				Refs: []Ref{{"volume_id", "volumes"}}},
-			// The transfer API of microversion 3.55 on.
-			{Type: "volume-transfers", Key: "transfer", ListKey: "transfers", PerCloud: true,
-				Refs: []Ref{{"volume_id", "volumes"}}},
-			{Type: "attachments", Key: "attachment", ListKey: "attachments", PerCloud: true,
+			{Type: "os-volume-transfer", MappedAs: "transfers", Key: "transfer", ListKey: "transfers", PerCloud: true,
+				Mapped: true, Refs: []Ref{{"volume_id", "volumes"}}},
+			// The transfer API of microversion 3.55 on, over the same transfers.
+			{Type: "volume-transfers", MappedAs: "transfers", Key: "transfer", ListKey: "transfers", PerCloud: true,
+				Mapped: true, Refs: []Ref{{"volume_id", "volumes"}}},
+			// Nova's attach and detach (microversion 3.44): the reservation names its
+			// volume in the body only.
+			{Type: "attachments", Key: "attachment", ListKey: "attachments", PerCloud: true, Mapped: true,
 				Refs: []Ref{{"volume_uuid", "volumes"}}},
 			{Type: "types", Key: "volume_type", ListKey: "volume_types"},
 			{Type: "qos-specs", Key: "qos_specs", ListKey: "qos_specs"},
@@ -212,17 +220,46 @@ func Lookup(service, resourceType string) (*Collection, bool) {
 	return s.Collection(resourceType)
 }
 
-// MappedTypes lists the resource types resource_mapping holds, in table order.
+// MappedTypes lists the resource types resource_mapping holds, in table order,
+// each once.
 func MappedTypes() []string {
 	var types []string
 	for _, s := range table {
 		for _, c := range s.Collections {
-			if c.Mapped {
-				types = append(types, c.Type)
+			if t := c.Row(); c.Mapped && !slices.Contains(types, t) {
+				types = append(types, t)
 			}
 		}
 	}
 	return types
+}
+
+// Row is the resource_type of a Mapped collection's rows.
+func (c *Collection) Row() string {
+	if c.MappedAs != "" {
+		return c.MappedAs
+	}
+	return c.Type
+}
+
+// ByRow returns the first collection of a service whose rows are of a
+// resource_type: where to ask for a resource a reference names.
+func (s *Service) ByRow(row string) (*Collection, bool) {
+	for i := range s.Collections {
+		if c := &s.Collections[i]; c.Mapped && c.Row() == row {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// RowType is the resource_type of the rows of a service's resource type: the
+// path's type unless the table stores it under another.
+func RowType(service, resourceType string) string {
+	if c, ok := Lookup(service, resourceType); ok {
+		return c.Row()
+	}
+	return resourceType
 }
 
 // IsMapped reports whether resource_mapping holds a resource type. The type alone

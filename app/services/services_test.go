@@ -10,7 +10,7 @@ import (
 // resource_mapping rows and operators' SQL name these types; a rename or removal
 // in the table would orphan them.
 func TestMappedTypesAreTheStoredOnes(t *testing.T) {
-	want := []string{"images", "volumes", "snapshots", "backups", "networks", "subnets", "ports"}
+	want := []string{"images", "volumes", "snapshots", "backups", "transfers", "attachments", "networks", "subnets", "ports"}
 	if got := MappedTypes(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("MappedTypes() = %v, want %v", got, want)
 	}
@@ -19,7 +19,7 @@ func TestMappedTypesAreTheStoredOnes(t *testing.T) {
 			t.Errorf("IsMapped(%q) = false", typ)
 		}
 	}
-	for _, typ := range []string{"types", "os-volume-transfer", "image", ""} {
+	for _, typ := range []string{"types", "os-volume-transfer", "volume-transfers", "image", ""} {
 		if IsMapped(typ) {
 			t.Errorf("IsMapped(%q) = true", typ)
 		}
@@ -82,18 +82,22 @@ func TestCollectionsAreConsistent(t *testing.T) {
 			}
 			if c.Mapped {
 				// Rows carry no service: the type alone must say which.
-				if other, dup := mappedIn[c.Type]; dup {
+				if other, dup := mappedIn[c.Row()]; dup && other != s.Name {
 					t.Errorf("%s: mapped type also in %s", where, other)
 				}
-				mappedIn[c.Type] = s.Name
+				mappedIn[c.Row()] = s.Name
+			}
+			if c.MappedAs != "" && !c.Mapped {
+				t.Errorf("%s: rows named %q but not mapped", where, c.MappedAs)
 			}
 		}
 	}
 	for _, s := range All() {
 		for _, c := range s.Collections {
 			for _, r := range c.Refs {
-				if r.Field == "" || !IsMapped(r.Type) {
-					t.Errorf("%s/%s: reference %+v names no mapped type", s.Name, c.Type, r)
+				// A parent is searched for in the service of its child.
+				if _, ok := s.ByRow(r.Type); r.Field == "" || !ok {
+					t.Errorf("%s/%s: reference %+v names no mapped type of %s", s.Name, c.Type, r, s.Name)
 				}
 			}
 		}
@@ -112,6 +116,7 @@ func TestSingularKeysRoundTrip(t *testing.T) {
 		{"volume", "snapshots", "snapshot", false},
 		{"volume", "backups", "backup", false},
 		{"volume", "os-volume-transfer", "transfer", false},
+		{"volume", "volume-transfers", "transfer", false},
 		{"volume", "attachments", "attachment", false},
 		{"volume", "qos-specs", "qos_specs", false},
 		{"volume", "types", "volume_type", false},
@@ -194,5 +199,24 @@ func TestDefinitionsAreNotPerCloud(t *testing.T) {
 		if c, ok := Lookup(tc[0], tc[1]); !ok || c.PerCloud {
 			t.Errorf("%s %s: known %v, per cloud", tc[0], tc[1], ok)
 		}
+	}
+}
+
+// A transfer created under one path and accepted under the other is one row.
+func TestTransfersAreOneRowUnderBothPaths(t *testing.T) {
+	for _, typ := range []string{"os-volume-transfer", "volume-transfers"} {
+		if got := RowType("volume", typ); got != "transfers" {
+			t.Errorf("RowType(volume, %s) = %q", typ, got)
+		}
+	}
+	if got := RowType("volume", "volumes"); got != "volumes" {
+		t.Errorf("RowType(volume, volumes) = %q", got)
+	}
+	if got := RowType("volume", "workers"); got != "workers" {
+		t.Errorf("RowType(volume, workers) = %q", got)
+	}
+	svc, _ := Get("volume")
+	if c, ok := svc.ByRow("transfers"); !ok || c.Type != "os-volume-transfer" {
+		t.Errorf("ByRow(transfers) = %+v", c)
 	}
 }

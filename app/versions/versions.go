@@ -6,6 +6,7 @@ package versions
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"mixmatch/app/services"
@@ -48,8 +49,44 @@ func BaseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// Document builds the version list of a service; the first id is CURRENT.
-func Document(service string, ids []string, base string) any {
+// Range is a microversion range, "3.0" to "3.70", as a version document's
+// min_version and version give it.
+type Range struct{ Min, Max string }
+
+// ParseMicroversion reads "3.70".
+func ParseMicroversion(v string) (major, minor int, ok bool) {
+	a, b, found := strings.Cut(strings.TrimSpace(v), ".")
+	major, errA := strconv.Atoi(a)
+	minor, errB := strconv.Atoi(b)
+	return major, minor, found && errA == nil && errB == nil && major >= 0 && minor >= 0
+}
+
+// less orders microversions of one major version, which is all a range holds.
+func less(a, b string) bool {
+	_, x, _ := ParseMicroversion(a)
+	_, y, _ := ParseMicroversion(b)
+	return x < y
+}
+
+// Narrow is the range every one of ranges supports: the highest of their lowest
+// versions to the lowest of their highest. ok is false when there is none, or the
+// ranges have nothing in common.
+func Narrow(ranges []Range) (r Range, ok bool) {
+	for i, x := range ranges {
+		if i == 0 || less(r.Min, x.Min) {
+			r.Min = x.Min
+		}
+		if i == 0 || less(x.Max, r.Max) {
+			r.Max = x.Max
+		}
+	}
+	return r, len(ranges) > 0 && !less(r.Max, r.Min)
+}
+
+// Document builds the version list of a service; the first id is CURRENT. micro is
+// the microversion range of the service's major version that has them; the zero
+// Range offers its first, x.0, which every release serves.
+func Document(service string, ids []string, base string, micro Range) any {
 	svc, _ := services.Get(service)
 	out := make([]version, 0, len(ids))
 	for i, id := range ids {
@@ -60,11 +97,15 @@ func Document(service string, ids []string, base string) any {
 			v.Status = "CURRENT"
 		}
 		if svc != nil && svc.Microversions != "" {
-			// The SPs' highest microversions differ; 3.0 is the one they all have.
-			empty, micro := "", strings.TrimPrefix(id, "v")
+			empty := ""
 			v.Version, v.MinVersion = &empty, &empty
 			if major == svc.Microversions {
-				v.Version, v.MinVersion = &micro, &micro
+				r := micro
+				if r == (Range{}) {
+					r.Min = strings.TrimPrefix(svc.Microversions, "v") + ".0"
+					r.Max = r.Min
+				}
+				v.Version, v.MinVersion = &r.Max, &r.Min
 			}
 			v.Updated = "2017-02-25T12:00:00Z"
 			v.Links = append([]link{{Rel: "describedby", Type: "text/html", Href: "https://docs.openstack.org/"}}, v.Links...)
@@ -78,12 +119,12 @@ func Document(service string, ids []string, base string) any {
 
 // Write answers with a service's document, links under base, with the status the
 // service's own root answers.
-func Write(w http.ResponseWriter, service string, ids []string, base string) {
+func Write(w http.ResponseWriter, service string, ids []string, base string, micro Range) {
 	status := http.StatusMultipleChoices
 	if svc, ok := services.Get(service); ok {
 		status = svc.RootStatus
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(Document(service, ids, base))
+	json.NewEncoder(w).Encode(Document(service, ids, base, micro))
 }

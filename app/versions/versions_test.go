@@ -3,13 +3,14 @@ package versions
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
 func TestDocuments(t *testing.T) {
 	r := httptest.NewRequest("GET", "https://mixmatch.example:5001/volume", nil)
 	rec := httptest.NewRecorder()
-	Write(rec, "volume", []string{"v3.0", "v2.0"}, BaseURL(r))
+	Write(rec, "volume", []string{"v3.0", "v2.0"}, BaseURL(r), Range{})
 	var doc struct {
 		Versions []struct {
 			ID, Status, Version string
@@ -31,12 +32,12 @@ func TestDocuments(t *testing.T) {
 	}
 
 	rec = httptest.NewRecorder()
-	Write(rec, "image", []string{"v2.3", "v1.0"}, "http://mm")
+	Write(rec, "image", []string{"v2.3", "v1.0"}, "http://mm", Range{})
 	if rec.Code != 300 || !json.Valid(rec.Body.Bytes()) {
 		t.Fatalf("image: %d %s", rec.Code, rec.Body)
 	}
 	rec = httptest.NewRecorder()
-	Write(rec, "network", []string{"v2.0"}, "http://mm")
+	Write(rec, "network", []string{"v2.0"}, "http://mm", Range{})
 	if rec.Code != 200 {
 		t.Fatalf("network: %d", rec.Code)
 	}
@@ -58,5 +59,29 @@ func TestBaseURLBelievesTheConnection(t *testing.T) {
 	r.Host = ""
 	if got := BaseURL(r); got != "" {
 		t.Errorf("no Host: %s", got)
+	}
+}
+
+// The document offers what every SP supports: nothing past the least capable.
+func TestNarrow(t *testing.T) {
+	for _, tc := range []struct {
+		in   []Range
+		want Range
+		ok   bool
+	}{
+		{[]Range{{"3.0", "3.70"}}, Range{"3.0", "3.70"}, true},
+		{[]Range{{"3.0", "3.70"}, {"3.0", "3.60"}, {"3.1", "3.9"}}, Range{"3.1", "3.9"}, true},
+		{[]Range{{"3.0", "3.10"}, {"3.27", "3.70"}}, Range{}, false},
+		{nil, Range{}, false},
+	} {
+		got, ok := Narrow(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("Narrow(%v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	rec := httptest.NewRecorder()
+	Write(rec, "volume", []string{"v3.0"}, "http://mm", Range{"3.1", "3.60"})
+	if !strings.Contains(rec.Body.String(), `"version":"3.60","min_version":"3.1"`) {
+		t.Errorf("document %s", rec.Body)
 	}
 }

@@ -79,7 +79,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := m.Serve(ctx, metricsAddr, logger, map[string]http.Handler{"/healthcheck": detail}); err != nil {
 		return err
 	}
-	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Transport: clients.Transport,
+	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Service: local, Transport: clients.Transport,
 		Logger: logger, Tracker: tracker, Metrics: m})
 	handler := reqlog.Middleware(logger, m.Request, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
 		health.Summary(s), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger})))
