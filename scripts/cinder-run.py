@@ -9,14 +9,9 @@ refuses it (ValueError). Every Cinder notification then fails, and with it the
 create of every volume. The context of a notification is only read to serialise
 it, so read_deleted defaults to "no", Cinder's own default.
 
-oslo.db begins each SQLite transaction with a plain (deferred) BEGIN: a transaction
-that reads before it writes holds a snapshot of the database file, and when one of
-the three services (or another request of the API) has written since, its first
-write fails at once with "database is locked" (in WAL mode a stale snapshot cannot
-be upgraded; no busy wait helps), and the API answers 500. With two Tempest workers
-a run met a dozen of them, in random tests. BEGIN IMMEDIATE takes the write lock
-first, waiting for it as long as the busy timeout, so the transactions of the
-three processes take turns.
+oslo.db's deferred SQLite transactions fail with "database is locked" when the
+three services write at once (with two Tempest workers a run met a dozen of them):
+oslo_sqlite.py makes them take turns.
 
     /usr/bin/python3 scripts/cinder-run.py api|scheduler|volume --config-file FILE ...
 """
@@ -41,33 +36,9 @@ def from_dict(cls, values):
 
 context.RequestContext.from_dict = classmethod(from_dict)
 
-import sqlalchemy  # noqa: E402
-from oslo_db.sqlalchemy import engines  # noqa: E402
+import oslo_sqlite  # noqa: E402
 
-_create_engine = engines.create_engine
-
-
-def create_engine(sql_connection, *args, **kwargs):
-    engine = _create_engine(sql_connection, *args, **kwargs)
-    if engine.dialect.name == "sqlite":
-        @sqlalchemy.event.listens_for(engine, "connect")
-        def busy_timeout(dbapi_con, con_record):
-            dbapi_con.execute("PRAGMA busy_timeout = 15000")
-
-        # In place of oslo.db's listener, which emits the deferred BEGIN.
-        for fn in list(engine.dispatch.begin):
-            if getattr(fn, "__name__", "") == "_sqlite_emit_begin":
-                sqlalchemy.event.remove(engine, "begin", fn)
-
-        @sqlalchemy.event.listens_for(engine, "begin")
-        def begin_immediate(conn):
-            if "in_transaction" not in conn.info:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                conn.info["in_transaction"] = True
-    return engine
-
-
-engines.create_engine = create_engine
+oslo_sqlite.take_turns()
 
 if service == "volume":
     import os  # noqa: E402

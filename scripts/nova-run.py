@@ -57,6 +57,10 @@ if service not in ("api", "conductor", "scheduler", "compute"):
     sys.exit("usage: nova-run.py api|conductor|scheduler|compute [OPTION...] | db-setup CELL0_URL [OPTION...]")
 # The command module first: nova.cmd monkey-patches eventlet before anything else.
 cmd = importlib.import_module("nova.cmd." + service)
+import oslo_sqlite  # noqa: E402
+
+# Nova's four services share their SQLite files as Cinder's three do.
+oslo_sqlite.take_turns()
 
 from neutronclient.common import exceptions as neutron_exceptions  # noqa: E402
 
