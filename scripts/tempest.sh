@@ -170,7 +170,13 @@ cp "$ws/etc/tempest.conf" "$out/tempest.conf"
 # The tests: Glance's v2 API, Cinder's v3 (tempest.api.volume has no other). None is
 # excluded by name: what this deployment lacks (Nova, backups, a second backend,
 # volumes to manage), tempest.conf above tells Tempest, and its tests skip.
-regex='^tempest\.api\.(image\.v2|volume)\.'
+# TEMPEST_APIS picks them: "image" (the default, what CI runs) or "image volume".
+# The volume comparison is not yet part of CI: no full run of it had finished here.
+case "${TEMPEST_APIS:-image}" in
+image) regex='^tempest\.api\.image\.v2\.' ;;
+"image volume" | "volume image") regex='^tempest\.api\.(image\.v2|volume)\.' ;;
+*) log "TEMPEST_APIS: \"image\" or \"image volume\", not \"$TEMPEST_APIS\""; exit 2 ;;
+esac
 
 # run NAME: one run of the tests; its results go to $out/NAME.subunit.
 run() {
@@ -208,7 +214,7 @@ repoint volumev3 "$CINDER_URL/v3/%(project_id)s"
 run direct
 
 status=0
-/usr/bin/python3 - "$out/mixmatch.subunit" "$out/direct.subunit" >"$out/summary.txt" <<'EOF' || status=$?
+/usr/bin/python3 - "$out/mixmatch.subunit" "$out/direct.subunit" "$regex" >"$out/summary.txt" <<'EOF' || status=$?
 import re, sys
 import subunit, testtools
 
@@ -251,6 +257,8 @@ failed = not mm_all or not direct_all
 # One table per API; a test that errs before it starts (a class's setUpClass) is
 # named after its class, which still begins with the API's prefix.
 for prefix, service in (("tempest.api.image.v2", "Glance"), ("tempest.api.volume", "Cinder")):
+    if not re.match(sys.argv[3], prefix + "."):
+        continue  # not run this time (TEMPEST_APIS)
     mm = {t: o for t, o in mm_all.items() if t.startswith(prefix + ".") or prefix + "." in t}
     di = {t: o for t, o in direct_all.items() if t.startswith(prefix + ".") or prefix + "." in t}
     direct = "%s directly" % service
