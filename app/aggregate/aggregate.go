@@ -298,20 +298,21 @@ func Merge(ctx context.Context, sources []Source, keys []SortKey, limit int, mar
 			heap.Fix(h, 0)
 		}
 	}
-	remaining := false
 	next := cursors{}
 	for _, s := range streams {
 		if s.failed {
 			res.Skipped = append(res.Skipped, s.src.SP())
 		}
 		if len(s.buf) > 0 || s.more || s.failed {
-			remaining = remaining || !s.failed
 			next[s.src.Key()] = s.cursor
 		} else {
 			next[s.src.Key()] = "-"
 		}
 	}
-	if remaining && len(res.Items) == limit {
+	// A full page has a next one, even when every source is known to be done: Glance
+	// and Cinder answer so (they cannot know), and clients, Tempest's paging tests
+	// among them, follow it to an empty page. That page costs no upstream call.
+	if limit > 0 && len(res.Items) == limit {
 		res.Next = encodeMarker(next)
 	}
 	res.Skipped = dedupe(res.Skipped)

@@ -426,3 +426,32 @@ func TestSkippingToAPlainMarkerReadsLargePages(t *testing.T) {
 		t.Fatalf("items %v after %d pages of the large source", res.Items, big.pages)
 	}
 }
+
+// Glance and Cinder hand out a next link with every full page, the last one too, and
+// Tempest's paging tests expect it; the empty page after it costs no upstream call.
+func TestAFullLastPageHasANextOne(t *testing.T) {
+	a := &fakeSource{key: "a", sp: "a", keys: byCreatedDesc, items: []Item{{"id": "1", "created_at": "2"}}}
+	b := &fakeSource{key: "b", sp: "b", keys: byCreatedDesc, items: []Item{{"id": "2", "created_at": "1"}}}
+	sources := []Source{a, b}
+	ctx := context.Background()
+	marker := ""
+	for _, want := range []string{"1", "2"} {
+		res, err := Merge(ctx, sources, byCreatedDesc, 1, marker)
+		if err != nil || len(res.Items) != 1 || res.Items[0].ID() != want || res.Next == "" {
+			t.Fatalf("page of %s: %v, next %q, %v", want, ids(res.Items), res.Next, err)
+		}
+		marker = res.Next
+	}
+	before := a.pages + b.pages
+	res, err := Merge(ctx, sources, byCreatedDesc, 1, marker)
+	if err != nil || len(res.Items) != 0 || res.Next != "" {
+		t.Fatalf("after the last item: %v, next %q, %v", ids(res.Items), res.Next, err)
+	}
+	if calls := a.pages + b.pages - before; calls != 0 {
+		t.Fatalf("the empty page cost %d upstream calls", calls)
+	}
+	// A page that is not full is the last, with no link.
+	if res, _ := Merge(ctx, sources, byCreatedDesc, 5, ""); len(res.Items) != 2 || res.Next != "" {
+		t.Fatalf("limit 5: %v, next %q", ids(res.Items), res.Next)
+	}
+}

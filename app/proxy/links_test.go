@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -332,5 +333,44 @@ func TestUncheckableAnswers(t *testing.T) {
 		rec = s.do(t, "GET", "/volume/v3/8a1e/volumes", nil, "MM-SERVICE-PROVIDER", "remote1")
 		wantJSONError(t, tc.name+", remote", rec, http.StatusBadGateway)
 		sp.Close()
+	}
+}
+
+// mixmatch's own version documents (with aggregation) announce no major version the
+// services behind it do not serve: Tempest's show-version test asks each one, and a
+// v2 of Cinder, gone since Xena, was a 404.
+func TestOwnVersionDocumentsAnnounceWhatTheServicesServe(t *testing.T) {
+	s := newSetup(t, withAggregation())
+	b := s.backends["default"]
+	majors := func(rec *httptest.ResponseRecorder) map[string]bool {
+		var doc versionDocument
+		decodeBody(t, rec, &doc)
+		out := map[string]bool{}
+		for _, v := range doc.Versions {
+			major, _, _ := strings.Cut(v.ID, ".")
+			out[major] = true
+		}
+		return out
+	}
+	for _, service := range []string{"image", "volume"} {
+		b.SetRoot(service)
+		resp, err := http.Get(b.URL() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := httptest.NewRecorder()
+		served.Code = resp.StatusCode
+		io.Copy(served.Body, resp.Body)
+		resp.Body.Close()
+		have := majors(served)
+		announced := majors(s.do(t, "GET", "/"+service, nil))
+		if len(announced) == 0 {
+			t.Fatalf("%s: mixmatch announces no version", service)
+		}
+		for major := range announced {
+			if !have[major] {
+				t.Errorf("%s: mixmatch announces %s, the service serves %v", service, major, have)
+			}
+		}
 	}
 }

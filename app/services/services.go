@@ -109,7 +109,8 @@ type Ref struct {
 var table = []*Service{
 	{
 		Name: "image", CodeName: "Glance", EndpointKey: "image_endpoint", VersionsKey: "image_api_versions",
-		Port: 9292, APIVersions: []string{"v2.3", "v2.2", "v2.1", "v2.0", "v1.1", "v1.0"}, DefaultEnabled: true,
+		// Glance has served no v1 since Rocky; announcing it sends clients to 404s.
+		Port: 9292, APIVersions: []string{"v2.3", "v2.2", "v2.1", "v2.0"}, DefaultEnabled: true,
 		// api_limit_max and limit_param_default.
 		DefaultLimit: 25, MaxLimit: 1000, Paging: FirstNext, RootStatus: 300,
 		Collections: []Collection{
@@ -123,7 +124,8 @@ var table = []*Service{
 	},
 	{
 		Name: "volume", CodeName: "Cinder", EndpointKey: "volume_endpoint", VersionsKey: "volume_api_versions",
-		Port: 8776, APIVersions: []string{"v3.0", "v2.0", "v1.0"}, DefaultEnabled: true, ProjectInPath: true,
+		// Cinder has served v3 alone since Xena (v2 went then, v1 in Queens).
+		Port: 8776, APIVersions: []string{"v3.0"}, DefaultEnabled: true, ProjectInPath: true,
 		// osapi_max_limit, which is also Cinder's page size without a limit.
 		DefaultLimit: 1000, MaxLimit: 1000, Paging: LinksKey, RootStatus: 300, Microversions: "v3",
 		Collections: []Collection{
