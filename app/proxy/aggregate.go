@@ -22,6 +22,7 @@ import (
 	"mixmatch/app/reqinfo"
 	"mixmatch/app/reqlog"
 	"mixmatch/app/services"
+	"mixmatch/app/versions"
 )
 
 // v1VolumeSummaryKeys are the keys of a Cinder v1 summary list item.
@@ -151,11 +152,16 @@ func (p *Proxy) aggregate(w http.ResponseWriter, r *http.Request, info reqinfo.R
 		body[c.ListKey+"_links"] = []map[string]string{{"rel": "next",
 			"href": p.publicURL(r) + r.URL.EscapedPath() + "?" + nextQuery()}}
 	}
+	served := false
 	for _, src := range sources {
 		if h := src.(*listSource).served.Load(); h != nil {
 			copyNamed(w.Header(), *h, servedHeaders)
+			served = true
 			break
 		}
+	}
+	if !served && svc.Microversions != "" {
+		p.servedMicroversion(r, w.Header(), svc)
 	}
 	if len(res.Skipped) > 0 {
 		w.Header().Set(SkippedHeader, strings.Join(res.Skipped, ","))
@@ -361,4 +367,29 @@ func decodeFrom(r io.Reader, out any) error {
 	d := json.NewDecoder(r)
 	d.UseNumber()
 	return d.Decode(out)
+}
+
+// servedMicroversion says which microversion a list no SP was asked for (the empty
+// page after the last full one) is served in, as the service would: the one asked
+// for, the highest every SP serves for "latest", the lowest without one. Clients
+// check it against the one they sent.
+func (p *Proxy) servedMicroversion(r *http.Request, h http.Header, svc *services.Service) {
+	version := strings.TrimPrefix(svc.Microversions, "v") + ".0"
+	if asked := r.Header.Get("OpenStack-API-Version"); asked != "" {
+		name, v, _ := strings.Cut(strings.TrimSpace(asked), " ")
+		v = strings.TrimSpace(v)
+		switch {
+		case name != svc.Name:
+		case v == "latest":
+			if micro := p.micro.get(r.Context(), svc.Name); micro.Max != "" {
+				version = micro.Max
+			}
+		default:
+			if _, _, ok := versions.ParseMicroversion(v); ok {
+				version = v
+			}
+		}
+	}
+	h.Set("OpenStack-API-Version", svc.Name+" "+version)
+	h.Set("Vary", "OpenStack-API-Version")
 }

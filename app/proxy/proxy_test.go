@@ -656,3 +656,44 @@ func TestAggregatedListOfAMissingMarker(t *testing.T) {
 		}
 	}
 }
+
+// The empty page after the last full one asks no SP, yet says its microversion as
+// Cinder would: the one asked for, else 3.0.
+func TestTheEmptyLastPageCarriesTheMicroversion(t *testing.T) {
+	s := newAggregatingSetup(t)
+	for _, b := range s.backends {
+		b.SetHeader("OpenStack-API-Version", "volume 3.14")
+	}
+	for _, tc := range []struct{ asked, want string }{{"volume 3.14", "volume 3.14"}, {"", "volume 3.0"}} {
+		path, pages := "/volume/v3/8a1e/volumes?limit=3", 0
+		for ; path != ""; pages++ {
+			var headers []string
+			if tc.asked != "" {
+				headers = []string{"OpenStack-API-Version", tc.asked}
+			}
+			rec := s.do(t, "GET", path, nil, headers...)
+			var body struct {
+				Volumes      []map[string]any
+				VolumesLinks []struct{ Href, Rel string } `json:"volumes_links"`
+			}
+			decodeBody(t, rec, &body)
+			path = ""
+			if len(body.VolumesLinks) > 0 {
+				path = strings.TrimPrefix(body.VolumesLinks[0].Href, mixmatchURL)
+			}
+			if len(body.Volumes) == 0 && tc.asked == "" {
+				if got := rec.Header().Get("OpenStack-API-Version"); got != tc.want {
+					t.Errorf("asked %q: the empty page says %q", tc.asked, got)
+				}
+			} else if got := rec.Header().Get("OpenStack-API-Version"); got != "volume 3.14" {
+				t.Errorf("asked %q: page %d says %q", tc.asked, pages, got)
+			}
+			if rec.Header().Get("Vary") != "OpenStack-API-Version" && len(body.Volumes) == 0 {
+				t.Errorf("asked %q: the empty page has no Vary", tc.asked)
+			}
+		}
+		if pages != 4 {
+			t.Fatalf("asked %q: %d pages of 3 for 9 volumes, want 3 full and an empty one", tc.asked, pages)
+		}
+	}
+}
