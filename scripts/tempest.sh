@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # make tempest: Tempest's image and volume API tests (tempest.api.image.v2 and
-# tempest.api.volume, v3, from Debian's tempest package) run twice against one
-# federation of scripts/federation.sh:
+# tempest.api.volume, v3) and Nova's volume tests (tempest.api.compute.volumes:
+# attach, detach, Nova's volume proxy), from Debian's tempest package, run twice
+# against one federation of scripts/federation.sh:
 #   1. through mixmatch, the catalog's image and volumev3 endpoints as federation.sh
-#      sets them;
+#      sets them: the tests' calls and Nova's and Cinder's own go to mixmatch;
 #   2. against the local cloud's own Glance and Cinder, those endpoints pointed at them.
 # A client must not tell mixmatch from the services behind it, so the second run is
 # the reference: this fails unless every test ends the same way in both. A test that
@@ -11,6 +12,7 @@
 # something). One table per API; the summary, the subunit streams, Tempest's and the
 # federation's logs (mixmatch's workers' among them) are kept in var/tempest.
 #
+#   TEMPEST_APIS          which tests: any of "image volume compute" (all three)
 #   TEMPEST_RUN_TIMEOUT   seconds one run may take (900)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -58,6 +60,14 @@ export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_P
 glance-manage --config-file "$work/fed/glance/glance-api.conf" db_load_metadefs >"$out/load-metadefs.log" 2>&1 ||
 	{ log "glance-manage db_load_metadefs failed; see $out/load-metadefs.log"; exit 1; }
 
+# The image Nova boots Tempest's servers from and Cinder makes volumes of: public,
+# raw, small (the fake driver copies it on every boot, as a real one would), and
+# local, so that both runs see the same one.
+head -c 65536 /dev/urandom >"$work/image.raw"
+image_ref=$(openstack image create --public --disk-format raw --container-format bare \
+	--file "$work/image.raw" -f value -c id tempest-image) ||
+	{ log "creating Tempest's image through mixmatch failed"; exit 1; }
+
 # The microversions the local Cinder serves (its version document's v3), and those
 # mixmatch's document announces for the federation. Tempest picks the tests whose
 # microversions fall in [volume] min_microversion..max_microversion, and sends each
@@ -90,7 +100,9 @@ rm -f "$ws/etc/logging.conf"
 # (scripts/cinder.sh): one backend, Cinder's FakeLoggingVolumeDriver (its name and
 # protocol from the env, its vendor the driver's "Open Source"), which creates,
 # snapshots, clones, retypes and groups volumes without storage; no cinder-backup,
-# so no backups; nothing to manage. No Nova: the attach tests skip. What the fake
+# so no backups; nothing to manage. What Nova is (scripts/nova.sh): one fake
+# compute host, no Neutron (servers have no network; nothing to reach by SSH),
+# the flavor tiny. What the fake
 # driver cannot do fails alike in both runs, and is listed as such: it holds no
 # data (test_volume_upload), its LVM stand-in cannot extend
 # (test_volume_extend_when_volume_has_snapshot), and the tests of a volume made
@@ -159,23 +171,41 @@ api_extensions = all
 glance = true
 cinder = true
 neutron = false
-nova = false
+nova = true
 swift = false
 horizon = false
+[compute]
+region = RegionOne
+endpoint_type = publicURL
+image_ref = $image_ref
+image_ref_alt = $image_ref
+flavor_ref = $NOVA_FLAVOR
+flavor_ref_alt = $NOVA_FLAVOR
+# The fake driver boots at once; a server still building after two minutes is lost.
+build_timeout = 120
+build_interval = 1
+[compute-feature-enabled]
+# One host: nothing to migrate or resize to.
+resize = false
+cold_migration = false
+live_migration = false
 [validation]
 run_validation = false
 EOF
 cp "$ws/etc/tempest.conf" "$out/tempest.conf"
 
-# The tests: Glance's v2 API, Cinder's v3 (tempest.api.volume has no other). None is
-# excluded by name: what this deployment lacks (Nova, backups, a second backend,
-# volumes to manage), tempest.conf above tells Tempest, and its tests skip.
-# TEMPEST_APIS picks them: "image volume" (the default, what CI runs) or "image".
-case "${TEMPEST_APIS:-image volume}" in
-image) regex='^tempest\.api\.image\.v2\.' ;;
-"image volume" | "volume image") regex='^tempest\.api\.(image\.v2|volume)\.' ;;
-*) log "TEMPEST_APIS: \"image volume\" or \"image\", not \"$TEMPEST_APIS\""; exit 2 ;;
-esac
+# The tests: Glance's v2 API, Cinder's v3 (tempest.api.volume has no other), Nova's
+# volume attachments and volume proxy. None is excluded by name: what this
+# deployment lacks (backups, a second backend, volumes to manage, a second compute
+# host), tempest.conf above tells Tempest, and its tests skip. TEMPEST_APIS picks
+# among them; CI runs all three.
+declare -A api_regex=([image]='image\.v2' [volume]='volume' [compute]='compute\.volumes')
+regex=
+for api in ${TEMPEST_APIS:-image volume compute}; do
+	[ -n "${api_regex[$api]:-}" ] || { log "TEMPEST_APIS: words of \"image volume compute\", not \"$api\""; exit 2; }
+	regex=${regex:+$regex|}${api_regex[$api]}
+done
+regex="^tempest\\.api\\.($regex)\\."
 
 # run NAME: one run of the tests; its results go to $out/NAME.subunit.
 run() {
@@ -255,12 +285,13 @@ mm_all, direct_all = outcomes(sys.argv[1]), outcomes(sys.argv[2])
 failed = not mm_all or not direct_all
 # One table per API; a test that errs before it starts (a class's setUpClass) is
 # named after its class, which still begins with the API's prefix.
-for prefix, service in (("tempest.api.image.v2", "Glance"), ("tempest.api.volume", "Cinder")):
+for prefix, service in (("tempest.api.image.v2", "Glance"), ("tempest.api.volume", "Cinder"),
+                        ("tempest.api.compute.volumes", "Nova")):
     if not re.match(sys.argv[3], prefix + "."):
         continue  # not run this time (TEMPEST_APIS)
     mm = {t: o for t, o in mm_all.items() if t.startswith(prefix + ".") or prefix + "." in t}
     di = {t: o for t, o in direct_all.items() if t.startswith(prefix + ".") or prefix + "." in t}
-    direct = "%s directly" % service
+    direct = "%s directly" % service if service != "Nova" else "Nova, Cinder directly"
     print("%-24s passed  failed  skipped  total" % prefix)
     for name, tests in (("through mixmatch", mm), (direct, di)):
         print("%-22s %10d %7d %8d %6d" % (name, count(tests, "success", "xfail"), count(tests, "fail", "uxsuccess"),
