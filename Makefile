@@ -34,7 +34,8 @@ e2e: build
 	scripts/e2e.sh
 
 # Tempest's image and volume API tests (tempest.api.image.v2, tempest.api.volume)
-# through mixmatch and then against the same Glance and Cinder directly, on a
+# and Nova's volume tests (tempest.api.compute.volumes) through mixmatch and then
+# against the same Glance and Cinder directly, on a
 # federation of its own; fails unless every test ends the same way in both runs.
 # Results and logs in ./var/tempest.
 tempest: build
