@@ -111,9 +111,12 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	for _, sp := range cfg.SPs {
 		p.transports[sp.Name] = d.Transport(sp)
 		p.reverse[sp.Name] = &httputil.ReverseProxy{
-			Rewrite:        p.rewrite,
-			Transport:      p.transports[sp.Name],
-			FlushInterval:  -1, // image data streams as it comes
+			Rewrite:   p.rewrite,
+			Transport: p.transports[sp.Name],
+			// 0, not -1: ReverseProxy already flushes at once what has no length
+			// (chunked image data, event streams); a flush after every write of
+			// the rest cost a syscall per buffer and the header one of its own.
+			FlushInterval:  0,
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler:   p.errorHandler,
 			ErrorLog:       slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn),

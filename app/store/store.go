@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,6 +50,11 @@ type Store struct {
 	// busy_timeout each) would otherwise hold every pooled connection and stall
 	// the reads that routing needs.
 	writer chan struct{}
+
+	// find is Find's statement, prepared once the table exists: the lookup on
+	// every routed call then skips parsing and planning its SQL again.
+	findMu sync.Mutex
+	find   *sqlx.Stmt
 }
 
 // write takes the writer's turn; release gives it back.
@@ -114,7 +120,14 @@ func Open(ctx context.Context, connection string, opts Options) (*Store, error) 
 }
 
 // Close releases the connections.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.findMu.Lock()
+	if s.find != nil {
+		s.find.Close()
+	}
+	s.findMu.Unlock()
+	return s.db.Close()
+}
 
 // Engine names the database engine (dburl.SQLite, dburl.PostgreSQL or dburl.MySQL).
 func (s *Store) Engine() string { return s.engine }
@@ -151,8 +164,12 @@ const columns = `id, resource_type, resource_id, resource_sp, project_id, create
 // Find returns the mapping of one resource, or ErrNotFound.
 func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapping, error) {
 	var m Mapping
-	err := s.db.GetContext(ctx, &m, s.db.Rebind(`SELECT `+columns+` FROM resource_mapping
-		WHERE resource_type = ? AND resource_id = ?`), resourceType, NormalizeID(resourceID))
+	var err error
+	if stmt := s.findStmt(ctx); stmt != nil {
+		err = stmt.GetContext(ctx, &m, resourceType, NormalizeID(resourceID))
+	} else {
+		err = s.db.GetContext(ctx, &m, s.db.Rebind(findSQL), resourceType, NormalizeID(resourceID))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mapping{}, ErrNotFound
 	}
@@ -160,6 +177,19 @@ func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapp
 		return Mapping{}, fmt.Errorf("while looking up %s %s: %w", resourceType, resourceID, err)
 	}
 	return m, nil
+}
+
+const findSQL = `SELECT ` + columns + ` FROM resource_mapping WHERE resource_type = ? AND resource_id = ?`
+
+// findStmt prepares Find's statement on first use; nil, and tried again next time,
+// while it cannot be (before the first migration the table does not exist).
+func (s *Store) findStmt(ctx context.Context) *sqlx.Stmt {
+	s.findMu.Lock()
+	defer s.findMu.Unlock()
+	if s.find == nil {
+		s.find, _ = s.db.PreparexContext(ctx, s.db.Rebind(findSQL))
+	}
+	return s.find
 }
 
 // upsertSQL writes a mapping in one statement against the unique key, so that two
