@@ -117,6 +117,7 @@ func New(cfg *config.Config, d Deps) *Proxy {
 			// (chunked image data, event streams); a flush after every write of
 			// the rest cost a syscall per buffer and the header one of its own.
 			FlushInterval:  0,
+			BufferPool:     copyBuffers,
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler:   p.errorHandler,
 			ErrorLog:       slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn),
@@ -124,6 +125,15 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	}
 	return p
 }
+
+// copyBuffers lends ReverseProxy the buffers it copies answers through; without a
+// pool it allocates (and the collector clears) 32 KiB for every call.
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.Pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.Pool.Put(&b) }
 
 // target is where one call goes, and with which token.
 type target struct {

@@ -55,6 +55,8 @@ type Store struct {
 	// every routed call then skips parsing and planning its SQL again.
 	findMu sync.Mutex
 	find   *sqlx.Stmt
+	// cache keeps Find's reads for Options.MappingCacheTime; nil keeps none.
+	cache *findCache
 }
 
 // write takes the writer's turn; release gives it back.
@@ -74,6 +76,9 @@ func (s *Store) write(ctx context.Context) (release func(), err error) {
 type Options struct {
 	// MaxOpenConns bounds the connections a process holds (0: driver default).
 	MaxOpenConns int
+	// MappingCacheTime is how long Find may answer from what it read before
+	// ([database] mapping_cache_time); 0 reads the table every time.
+	MappingCacheTime time.Duration
 }
 
 // Open connects to the database a [database] connection URL names. It does not
@@ -112,7 +117,7 @@ func Open(ctx context.Context, connection string, opts Options) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("while connecting to %s: %w", dburl.Redacted(connection), err)
 	}
-	st := &Store{db: db, engine: target.Engine}
+	st := &Store{db: db, engine: target.Engine, cache: newFindCache(opts.MappingCacheTime)}
 	if target.Engine == dburl.SQLite {
 		st.writer = make(chan struct{}, 1)
 	}
@@ -163,6 +168,14 @@ const columns = `id, resource_type, resource_id, resource_sp, project_id, create
 
 // Find returns the mapping of one resource, or ErrNotFound.
 func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapping, error) {
+	var gen uint64
+	if s.cache != nil {
+		m, ok, g := s.cache.get(resourceType, NormalizeID(resourceID))
+		if ok {
+			return m, nil
+		}
+		gen = g
+	}
 	var m Mapping
 	var err error
 	if stmt := s.findStmt(ctx); stmt != nil {
@@ -175,6 +188,9 @@ func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapp
 	}
 	if err != nil {
 		return Mapping{}, fmt.Errorf("while looking up %s %s: %w", resourceType, resourceID, err)
+	}
+	if s.cache != nil {
+		s.cache.put(m, gen)
 	}
 	return m, nil
 }
@@ -235,6 +251,7 @@ func (s *Store) Learn(ctx context.Context, m Mapping) (err error) {
 	if err := m.normalize(); err != nil {
 		return err
 	}
+	defer s.cache.forget(cacheKey{m.ResourceType, m.ResourceID})
 	release, err := s.write(ctx)
 	if err != nil {
 		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
@@ -281,6 +298,7 @@ func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 	if err := m.normalize(); err != nil {
 		return err
 	}
+	defer s.cache.forget(cacheKey{m.ResourceType, m.ResourceID})
 	query := upsertSQL
 	if s.engine == dburl.MySQL {
 		query = upsertMySQL
@@ -299,6 +317,7 @@ func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 
 // Delete forgets a resource; it reports whether a row was there.
 func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bool, error) {
+	defer s.cache.forget(cacheKey{resourceType, NormalizeID(resourceID)})
 	release, err := s.write(ctx)
 	if err != nil {
 		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
@@ -316,6 +335,7 @@ func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bo
 // DeleteHeldBy forgets a resource if the row names sp: a cloud's word that it
 // deleted its copy frees the id, and says nothing of another cloud's.
 func (s *Store) DeleteHeldBy(ctx context.Context, resourceType, resourceID, sp string) (bool, error) {
+	defer s.cache.forget(cacheKey{resourceType, NormalizeID(resourceID)})
 	release, err := s.write(ctx)
 	if err != nil {
 		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
@@ -333,6 +353,7 @@ func (s *Store) DeleteHeldBy(ctx context.Context, resourceType, resourceID, sp s
 // ChangeProject moves a resource to another project (a volume transfer); it reports
 // whether the resource was known.
 func (s *Store) ChangeProject(ctx context.Context, resourceType, resourceID, projectID string) (bool, error) {
+	defer s.cache.forget(cacheKey{resourceType, NormalizeID(resourceID)})
 	projectID = NormalizeID(projectID)
 	if projectID == "" || len(projectID) > 255 {
 		return false, fmt.Errorf("%w: project id %q must have 1 to 255 characters", ErrInvalid, projectID)
