@@ -10,31 +10,9 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"mixmatch/app/bintest"
 )
-
-// pattern yields n bytes of a fixed pattern, so both ends can check every byte
-// without holding the image.
-type pattern struct{ n, off int64 }
-
-func (p *pattern) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	if rest := p.n - p.off; int64(len(b)) > rest {
-		b = b[:rest]
-	}
-	for i := range b {
-		b[i] = byte((p.off + int64(i)) % 251)
-	}
-	p.off += int64(len(b))
-	return len(b), nil
-}
-
-func patternSum(n int64) [32]byte {
-	h := sha256.New()
-	io.Copy(h, &pattern{n: n})
-	return [32]byte(h.Sum(nil))
-}
 
 // startBackend is a Glance v2 stand-in as fast as Go serves: the one image's
 // document, its data (BENCH_STREAM_MIB of the pattern) and its upload, with the
@@ -51,7 +29,7 @@ func startBackend(t *testing.T, dir string) string {
 		"created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
 		"self": "/v2/images/" + imageID, "file": "/v2/images/" + imageID + "/file", "schema": "/v2/schemas/image",
 	})
-	sum := patternSum(size)
+	sum := bintest.PatternSum(size)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v2/images/"+imageID, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -60,7 +38,7 @@ func startBackend(t *testing.T, dir string) string {
 	mux.HandleFunc("GET /v2/images/"+imageID+"/file", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		io.Copy(w, &pattern{n: size})
+		io.Copy(w, &bintest.Pattern{N: size})
 	})
 	mux.HandleFunc("PUT /v2/images/"+imageID+"/file", func(w http.ResponseWriter, r *http.Request) {
 		h := sha256.New()

@@ -322,45 +322,16 @@ func startApache(t *testing.T, dir, backend string) (fcgiURL, httpURL string) {
 		t.Fatal(err)
 	}
 	fcgiPort, httpPort := bintest.FreePort(t), bintest.FreePort(t)
-	mods := "/usr/lib/apache2/modules/"
-	conf := fmt.Sprintf(`ServerRoot %[1]s
-PidFile %[1]s/apache.pid
-DefaultRuntimeDir %[1]s
-ServerName 127.0.0.1
-User www-data
-Group www-data
-ErrorLog %[1]s/apache-error.log
-LogLevel warn
-Define APACHE_LOG_DIR %[1]s
-Define MIXMATCH_PORT %[2]d
-Define MIXMATCH_LISTEN 127.0.0.1:%[2]d
-Define MIXMATCH_RUNDIR %[1]s
-LoadModule mpm_event_module %[3]smod_mpm_event.so
-LoadModule authz_core_module %[3]smod_authz_core.so
-LoadModule proxy_module %[3]smod_proxy.so
-LoadModule proxy_fcgi_module %[3]smod_proxy_fcgi.so
-LoadModule proxy_http_module %[3]smod_proxy_http.so
-LoadModule proxy_balancer_module %[3]smod_proxy_balancer.so
-LoadModule slotmem_shm_module %[3]smod_slotmem_shm.so
-LoadModule lbmethod_byrequests_module %[3]smod_lbmethod_byrequests.so
-Include %[4]s
-Listen 127.0.0.1:%[5]d
-<VirtualHost *:%[5]d>
-    ProxyPass "/" "%[6]s/"
-    CustomLog %[1]s/reference-access.log mixmatch
+	// The reference: mod_proxy_http straight to the backend, beside the shipped site.
+	conf := bintest.ApacheConfig(dir, fcgiPort, site, fmt.Sprintf(`LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
+Listen 127.0.0.1:%[1]d
+<VirtualHost *:%[1]d>
+    ProxyPass "/" "%[2]s/"
+    CustomLog %[3]s/reference-access.log mixmatch
 </VirtualHost>
-`, dir, fcgiPort, mods, site, httpPort, backend)
-	confPath := filepath.Join(dir, "apache2.conf")
-	os.WriteFile(confPath, []byte(conf), 0o644)
-	cmd := exec.Command("apache2", "-f", confPath, "-D", "FOREGROUND")
-	cmd.Env = append(os.Environ(), "APACHE_RUN_DIR="+dir)
-	out, _ := os.Create(filepath.Join(dir, "apache.out"))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	logs := []string{filepath.Join(dir, "apache.out"), filepath.Join(dir, "apache-error.log")}
+`, httpPort, backend, dir))
+	bintest.StartApache(t, dir, conf)
+	logs := []string{filepath.Join(dir, "apache.out"), filepath.Join(dir, "error.log")}
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", fcgiPort), "Apache", logs...)
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", httpPort), "Apache", logs...)
 	return fmt.Sprintf("http://127.0.0.1:%d", fcgiPort), fmt.Sprintf("http://127.0.0.1:%d", httpPort)
@@ -444,7 +415,7 @@ func download(t *testing.T, u string, size int64) float64 {
 	n, err := io.Copy(h, resp.Body)
 	resp.Body.Close()
 	took := time.Since(start)
-	if err != nil || n != size || resp.StatusCode != 200 || [32]byte(h.Sum(nil)) != patternSum(size) {
+	if err != nil || n != size || resp.StatusCode != 200 || [32]byte(h.Sum(nil)) != bintest.PatternSum(size) {
 		t.Fatalf("download from %s: status %d, %d of %d bytes, %v", u, resp.StatusCode, n, size, err)
 	}
 	return float64(size) / took.Seconds()
@@ -454,7 +425,7 @@ func download(t *testing.T, u string, size int64) float64 {
 // checks every byte.
 func upload(t *testing.T, u string, size int64) float64 {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, u, io.NopCloser(&pattern{n: size}))
+	req, _ := http.NewRequest(http.MethodPut, u, io.NopCloser(&bintest.Pattern{N: size}))
 	req.ContentLength = -1
 	req.Header.Set("X-Auth-Token", userToken)
 	req.Header.Set("Content-Type", "application/octet-stream")
