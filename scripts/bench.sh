@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
-# make bench: runs the Go benchmarks and prints one table. Each benchmark reports what
-# its issue's target is about (latency, rates, K2K exchanges per 1,000 requests); the
-# targets are in README.rst. Nothing here fails on a slow machine.
+# make bench: runs the Go benchmarks and prints one table, then the rig of
+# app/benchrig: the real mixmatch-fcgi, alone and behind Apache as httpd/ ships it,
+# against the backend directly, nginx and Apache's mod_proxy_http measured in the
+# same run, printed as ratios against README.rst's targets. Nothing here fails on a
+# slow machine; a wrong answer fails it.
+#
+#   BENCHTIME         Go benchmark time of the store's benchmarks (1s)
+#   BENCH_DURATION    each wrk run of the rig (10s)
+#   BENCH_STREAM_MIB  the image the rig streams up and down (512)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
+missing=()
+for tool in wrk:wrk nginx:nginx-light apache2:apache2; do
+	command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+[ ${#missing[@]} = 0 ] || apt_install --no-install-recommends "${missing[@]}"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
@@ -40,3 +53,11 @@ awk '/^Benchmark/ {
 	}
 	printf "%-40s %12.0f %12.0f %10s %8s  %s\n", name, ns, (ns > 0 ? 1e9 / ns : 0), bytes, allocs, other
 }' "$out"
+
+# A list over 16 SPs against one (target: within 1.2x), from BenchmarkAggregate.
+awk '/^BenchmarkAggregate\/(1|16)SPs/ { for (i = 3; i < NF; i += 2) if ($(i+1) == "ms/list") t[$1 ~ /16SPs/] = $i }
+END { if (t[0] > 0) printf "\naggregated list, 16 SPs / 1 SP: %.2f (target <= 1.2)\n", t[1] / t[0] }' "$out"
+
+# The rig's table: ratios to references measured in the same run.
+go test -tags bench -run '^TestRig$' -count=1 -timeout 30m -v ./app/benchrig/ |
+	grep -v -e '^=== RUN' -e '^--- PASS' -e '^PASS$' -e '^ok '

@@ -127,7 +127,8 @@ func NewLogger(w io.Writer, debug bool) *slog.Logger {
 // what this build expects: a long-running process must fail at start-up, not at its
 // first query.
 func OpenStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	s, err := store.Open(ctx, cfg.Database.Connection, store.Options{MaxOpenConns: cfg.Database.MaxPoolSize})
+	s, err := store.Open(ctx, cfg.Database.Connection, store.Options{MaxOpenConns: cfg.Database.MaxPoolSize,
+		MappingCacheTime: cfg.Database.MappingCacheTime})
 	if err != nil {
 		return nil, err
 	}

@@ -21,32 +21,6 @@ import (
 	"mixmatch/app/k2k/k2ktest"
 )
 
-// pattern is deterministic data for uploads and downloads: byte i is i*7 mod 251.
-type pattern struct{ off, n int64 }
-
-func (p *pattern) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	k := int64(len(b))
-	if rest := p.n - p.off; k > rest {
-		k = rest
-	}
-	for i := int64(0); i < k; i++ {
-		b[i] = byte((p.off + i) * 7 % 251)
-	}
-	p.off += k
-	return int(k), nil
-}
-
-func patternSum(n int64) [32]byte {
-	h := sha256.New()
-	io.Copy(h, &pattern{n: n})
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
-}
-
 // glance stands in for the local Glance's image data calls.
 type glance struct {
 	mu       sync.Mutex
@@ -75,7 +49,7 @@ func (g *glance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(size))
 		if strings.Contains(r.URL.Path, brokenImage) {
 			// Glance's store fails mid-image: the answer has begun, the connection drops.
-			io.Copy(w, &pattern{n: 8 << 20})
+			io.Copy(w, &bintest.Pattern{N: 8 << 20})
 			w.(http.Flusher).Flush()
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
@@ -83,7 +57,7 @@ func (g *glance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		io.Copy(w, &pattern{n: size})
+		io.Copy(w, &bintest.Pattern{N: size})
 	}
 }
 
@@ -134,37 +108,8 @@ func TestApacheInFrontOfWorkers(t *testing.T) {
 
 	site, _ := filepath.Abs("../../httpd/mixmatch.conf")
 	port := bintest.FreePort(t)
-	mods := "/usr/lib/apache2/modules/"
-	main := fmt.Sprintf(`ServerRoot %[1]s
-PidFile %[1]s/apache.pid
-DefaultRuntimeDir %[1]s
-ServerName 127.0.0.1
-User www-data
-Group www-data
-ErrorLog %[1]s/error.log
-LogLevel warn
-Define APACHE_LOG_DIR %[1]s
-Define MIXMATCH_PORT %[2]d
-Define MIXMATCH_LISTEN 127.0.0.1:%[2]d
-Define MIXMATCH_RUNDIR %[1]s
-LoadModule mpm_event_module %[3]smod_mpm_event.so
-LoadModule authz_core_module %[3]smod_authz_core.so
-LoadModule proxy_module %[3]smod_proxy.so
-LoadModule proxy_fcgi_module %[3]smod_proxy_fcgi.so
-LoadModule proxy_balancer_module %[3]smod_proxy_balancer.so
-LoadModule slotmem_shm_module %[3]smod_slotmem_shm.so
-LoadModule lbmethod_byrequests_module %[3]smod_lbmethod_byrequests.so
-Include %[4]s
-`, dir, port, mods, site)
-	os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(main), 0o644)
-	apache := exec.Command("apache2", "-f", filepath.Join(dir, "apache2.conf"), "-D", "FOREGROUND")
-	apache.Env = append(os.Environ(), "APACHE_RUN_DIR="+dir)
-	out, _ := os.Create(filepath.Join(dir, "apache.out"))
-	apache.Stdout, apache.Stderr = out, out
-	if err := apache.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { apache.Process.Signal(os.Interrupt); apache.Wait() })
+	main := bintest.ApacheConfig(dir, port, site, "")
+	bintest.StartApache(t, dir, main)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	// Start-up: poll for the port, bounded.
 	for i := 0; ; i++ {
@@ -183,7 +128,7 @@ Include %[4]s
 	// A chunked upload: no Content-Length, the body streamed as it is produced.
 	const up = 64 << 20
 	req, _ := http.NewRequest(http.MethodPut, base+"/image/v2/images/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f/file",
-		io.NopCloser(&pattern{n: up}))
+		io.NopCloser(&bintest.Pattern{N: up}))
 	req.ContentLength = -1
 	req.Header.Set("X-Auth-Token", "user-token")
 	req.Header.Set("Content-Type", "application/octet-stream")
@@ -195,9 +140,9 @@ Include %[4]s
 	g.mu.Lock()
 	gotLen, gotSum := g.length, g.uploaded
 	g.mu.Unlock()
-	if resp.StatusCode != http.StatusNoContent || gotLen != up || gotSum != patternSum(up) {
+	if resp.StatusCode != http.StatusNoContent || gotLen != up || gotSum != bintest.PatternSum(up) {
 		e, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		t.Fatalf("upload: status %d, Glance got %d bytes (want %d), same data %v; %s", resp.StatusCode, gotLen, up, gotSum == patternSum(up), e)
+		t.Fatalf("upload: status %d, Glance got %d bytes (want %d), same data %v; %s", resp.StatusCode, gotLen, up, gotSum == bintest.PatternSum(up), e)
 	}
 
 	req, _ = http.NewRequest(http.MethodGet, base+"/image/v2/images/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f/file", nil)
@@ -213,8 +158,8 @@ Include %[4]s
 	copy(sum[:], h.Sum(nil))
 	// Apache 2.4's mod_proxy_fcgi answers a streamed body chunked, without the
 	// worker's Content-Length; the bytes are what counts.
-	if err != nil || resp.StatusCode != 200 || n != 256<<20 || sum != patternSum(256<<20) {
-		t.Fatalf("download: status %d, %d bytes, same data %v, %v", resp.StatusCode, n, sum == patternSum(256<<20), err)
+	if err != nil || resp.StatusCode != 200 || n != 256<<20 || sum != bintest.PatternSum(256<<20) {
+		t.Fatalf("download: status %d, %d bytes, same data %v, %v", resp.StatusCode, n, sum == bintest.PatternSum(256<<20), err)
 	}
 	for _, tok := range g.tokens {
 		if tok != "user-token" {

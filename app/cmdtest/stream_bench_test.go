@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"mixmatch/app/bintest"
 	"mixmatch/app/k2k/k2ktest"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkStreamingRSS(b *testing.B) {
 			return
 		}
 		w.Header().Set("Content-Length", strconv.Itoa(size))
-		io.Copy(w, &pattern{n: size})
+		io.Copy(w, &bintest.Pattern{N: size})
 	}))
 	defer gs.Close()
 	conf := filepath.Join(dir, "mixmatch.conf")
@@ -61,7 +62,7 @@ func BenchmarkStreamingRSS(b *testing.B) {
 	url := "http://" + addr + "/image/v2/images/0e4d8e4a-6b1c-4c5d-9e2f-1a2b3c4d5e6f/file"
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		req, _ := http.NewRequest(http.MethodPut, url, io.NopCloser(&pattern{n: size}))
+		req, _ := http.NewRequest(http.MethodPut, url, io.NopCloser(&bintest.Pattern{N: size}))
 		req.ContentLength = -1
 		req.Header.Set("X-Auth-Token", "user-token")
 		resp, err := http.DefaultClient.Do(req)

@@ -41,8 +41,9 @@ type Config struct {
 	RequestTimeout       time.Duration
 
 	Database struct {
-		Connection  string
-		MaxPoolSize int
+		Connection       string
+		MaxPoolSize      int
+		MappingCacheTime time.Duration
 	}
 	Auth struct {
 		AuthURL           string

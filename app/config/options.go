@@ -300,6 +300,11 @@ var groups = []group{
 		intOpt("max_pool_size", 10, 1,
 			"Most database connections one process opens.",
 			func(c *Config) *int { return &c.Database.MaxPoolSize }),
+		secondsOpt("mapping_cache_time", 1, 0,
+			"Seconds a worker keeps a mapping it read before reading it again; 0 reads the "+
+				"table on every call. What the worker itself changes it forgets at once; a "+
+				"change by the ingester, another worker or SQL by hand reaches it within this time.",
+			func(c *Config) *time.Duration { return &c.Database.MappingCacheTime }),
 	}},
 	{name: "auth", help: "mixmatch's own account in the local Keystone, used to validate tokens.", opts: []option[Config]{
 		urlOpt("auth_url", "http://127.0.0.1:5000/v3",

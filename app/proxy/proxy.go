@@ -111,9 +111,13 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	for _, sp := range cfg.SPs {
 		p.transports[sp.Name] = d.Transport(sp)
 		p.reverse[sp.Name] = &httputil.ReverseProxy{
-			Rewrite:        p.rewrite,
-			Transport:      p.transports[sp.Name],
-			FlushInterval:  -1, // image data streams as it comes
+			Rewrite:   p.rewrite,
+			Transport: p.transports[sp.Name],
+			// 0, not -1: ReverseProxy already flushes at once what has no length
+			// (chunked image data, event streams); a flush after every write of
+			// the rest cost a syscall per buffer and the header one of its own.
+			FlushInterval:  0,
+			BufferPool:     copyBuffers,
 			ModifyResponse: p.modifyResponse,
 			ErrorHandler:   p.errorHandler,
 			ErrorLog:       slog.NewLogLogger(d.Logger.Handler(), slog.LevelWarn),
@@ -121,6 +125,15 @@ func New(cfg *config.Config, d Deps) *Proxy {
 	}
 	return p
 }
+
+// copyBuffers lends ReverseProxy the buffers it copies answers through; without a
+// pool it allocates (and the collector clears) 32 KiB for every call.
+var copyBuffers = &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+
+type bufferPool struct{ sync.Pool }
+
+func (p *bufferPool) Get() []byte  { return *p.Pool.Get().(*[]byte) }
+func (p *bufferPool) Put(b []byte) { p.Pool.Put(&b) }
 
 // target is where one call goes, and with which token.
 type target struct {

@@ -62,10 +62,15 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 		sp := e.sp
 		e.mu.Unlock()
 		service, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-		attrs := []any{"request_id", id, "service", service, "method", r.Method, "path", r.URL.Path,
-			"sp", sp, "status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		// Typed attributes: the line is written for every call, and boxing each
+		// value as an any cost an allocation apiece.
+		attrs := make([]slog.Attr, 0, 9)
+		attrs = append(attrs, slog.String("request_id", id), slog.String("service", service),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("sp", sp),
+			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 		if tok := r.Header.Get("X-Auth-Token"); tok != "" {
-			attrs = append(attrs, "token", keystone.ShortHash(tok))
+			attrs = append(attrs, slog.String("token", keystone.ShortHash(tok)))
 		}
 		if observe != nil {
 			observe(service, r.Method, sp, rec.status)
@@ -74,7 +79,7 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 		if rec.status >= 500 {
 			level = slog.LevelWarn
 		}
-		logger.Log(r.Context(), level, "request", attrs...)
+		logger.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }
 

@@ -58,6 +58,7 @@ func (s *Store) Apply(ctx context.Context, ops []Op) (refused []Op, err error) {
 		return nil, err
 	}
 	defer release()
+	defer s.cache.forget()
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("while starting a transaction: %w", err)

@@ -68,6 +68,11 @@ func TestSQLTextIsBuiltFromConstantsOnly(t *testing.T) {
 				if !ok || i >= len(call.Args) {
 					return true
 				}
+				// A prepared statement ("stmt" by convention) runs the text its
+				// Prepare call, checked here too, was given; its arguments are bound.
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == "stmt" {
+					return true
+				}
 				checked++
 				if !c.constant(call.Args[i]) {
 					t.Errorf("%s: the SQL text given to %s is not built from constants alone", fset.Position(call.Pos()), sel.Sel.Name)

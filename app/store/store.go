@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,6 +50,13 @@ type Store struct {
 	// busy_timeout each) would otherwise hold every pooled connection and stall
 	// the reads that routing needs.
 	writer chan struct{}
+
+	// find is Find's statement, prepared once the table exists: the lookup on
+	// every routed call then skips parsing and planning its SQL again.
+	findMu sync.Mutex
+	find   *sqlx.Stmt
+	// cache keeps Find's reads for Options.MappingCacheTime; nil keeps none.
+	cache *findCache
 }
 
 // write takes the writer's turn; release gives it back.
@@ -68,6 +76,9 @@ func (s *Store) write(ctx context.Context) (release func(), err error) {
 type Options struct {
 	// MaxOpenConns bounds the connections a process holds (0: driver default).
 	MaxOpenConns int
+	// MappingCacheTime is how long Find may answer from what it read before
+	// ([database] mapping_cache_time); 0 reads the table every time.
+	MappingCacheTime time.Duration
 }
 
 // Open connects to the database a [database] connection URL names. It does not
@@ -106,7 +117,7 @@ func Open(ctx context.Context, connection string, opts Options) (*Store, error) 
 		db.Close()
 		return nil, fmt.Errorf("while connecting to %s: %w", dburl.Redacted(connection), err)
 	}
-	st := &Store{db: db, engine: target.Engine}
+	st := &Store{db: db, engine: target.Engine, cache: newFindCache(opts.MappingCacheTime)}
 	if target.Engine == dburl.SQLite {
 		st.writer = make(chan struct{}, 1)
 	}
@@ -114,7 +125,14 @@ func Open(ctx context.Context, connection string, opts Options) (*Store, error) 
 }
 
 // Close releases the connections.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.findMu.Lock()
+	if s.find != nil {
+		s.find.Close()
+	}
+	s.findMu.Unlock()
+	return s.db.Close()
+}
 
 // Engine names the database engine (dburl.SQLite, dburl.PostgreSQL or dburl.MySQL).
 func (s *Store) Engine() string { return s.engine }
@@ -150,16 +168,44 @@ const columns = `id, resource_type, resource_id, resource_sp, project_id, create
 
 // Find returns the mapping of one resource, or ErrNotFound.
 func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapping, error) {
+	var gen uint64
+	if s.cache != nil {
+		m, ok, g := s.cache.get(resourceType, NormalizeID(resourceID))
+		if ok {
+			return m, nil
+		}
+		gen = g
+	}
 	var m Mapping
-	err := s.db.GetContext(ctx, &m, s.db.Rebind(`SELECT `+columns+` FROM resource_mapping
-		WHERE resource_type = ? AND resource_id = ?`), resourceType, NormalizeID(resourceID))
+	var err error
+	if stmt := s.findStmt(ctx); stmt != nil {
+		err = stmt.GetContext(ctx, &m, resourceType, NormalizeID(resourceID))
+	} else {
+		err = s.db.GetContext(ctx, &m, s.db.Rebind(findSQL), resourceType, NormalizeID(resourceID))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mapping{}, ErrNotFound
 	}
 	if err != nil {
 		return Mapping{}, fmt.Errorf("while looking up %s %s: %w", resourceType, resourceID, err)
 	}
+	if s.cache != nil {
+		s.cache.put(m, gen)
+	}
 	return m, nil
+}
+
+const findSQL = `SELECT ` + columns + ` FROM resource_mapping WHERE resource_type = ? AND resource_id = ?`
+
+// findStmt prepares Find's statement on first use; nil, and tried again next time,
+// while it cannot be (before the first migration the table does not exist).
+func (s *Store) findStmt(ctx context.Context) *sqlx.Stmt {
+	s.findMu.Lock()
+	defer s.findMu.Unlock()
+	if s.find == nil {
+		s.find, _ = s.db.PreparexContext(ctx, s.db.Rebind(findSQL))
+	}
+	return s.find
 }
 
 // upsertSQL writes a mapping in one statement against the unique key, so that two
@@ -205,6 +251,7 @@ func (s *Store) Learn(ctx context.Context, m Mapping) (err error) {
 	if err := m.normalize(); err != nil {
 		return err
 	}
+	defer s.cache.forget(cacheKey{m.ResourceType, m.ResourceID})
 	release, err := s.write(ctx)
 	if err != nil {
 		return fmt.Errorf("while recording %s %s at %s: %w", m.ResourceType, m.ResourceID, m.ResourceSP, err)
@@ -251,6 +298,7 @@ func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 	if err := m.normalize(); err != nil {
 		return err
 	}
+	defer s.cache.forget(cacheKey{m.ResourceType, m.ResourceID})
 	query := upsertSQL
 	if s.engine == dburl.MySQL {
 		query = upsertMySQL
@@ -269,6 +317,7 @@ func (s *Store) Upsert(ctx context.Context, m Mapping) error {
 
 // Delete forgets a resource; it reports whether a row was there.
 func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bool, error) {
+	defer s.cache.forget(cacheKey{resourceType, NormalizeID(resourceID)})
 	release, err := s.write(ctx)
 	if err != nil {
 		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
@@ -286,6 +335,7 @@ func (s *Store) Delete(ctx context.Context, resourceType, resourceID string) (bo
 // DeleteHeldBy forgets a resource if the row names sp: a cloud's word that it
 // deleted its copy frees the id, and says nothing of another cloud's.
 func (s *Store) DeleteHeldBy(ctx context.Context, resourceType, resourceID, sp string) (bool, error) {
+	defer s.cache.forget(cacheKey{resourceType, NormalizeID(resourceID)})
 	release, err := s.write(ctx)
 	if err != nil {
 		return false, fmt.Errorf("while deleting %s %s: %w", resourceType, resourceID, err)
@@ -303,6 +353,7 @@ func (s *Store) DeleteHeldBy(ctx context.Context, resourceType, resourceID, sp s
 // ChangeProject moves a resource to another project (a volume transfer); it reports
 // whether the resource was known.
 func (s *Store) ChangeProject(ctx context.Context, resourceType, resourceID, projectID string) (bool, error) {
+	defer s.cache.forget(cacheKey{resourceType, NormalizeID(resourceID)})
 	projectID = NormalizeID(projectID)
 	if projectID == "" || len(projectID) > 255 {
 		return false, fmt.Errorf("%w: project id %q must have 1 to 255 characters", ErrInvalid, projectID)

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,14 +42,29 @@ type Cache struct {
 	// LockTTL bounds how long one process may hold the fill of a key before another
 	// gives up waiting and fills it too.
 	LockTTL time.Duration
+
+	// decoded keeps what GetJSON decoded, until the entry it came from expires:
+	// decoding a token validation's JSON on every call cost more than the rest of
+	// the lookup. At most maxDecoded entries.
+	decodedMu sync.Mutex
+	decoded   map[string]decodedEntry
 }
+
+type decodedEntry struct {
+	value   any
+	expires time.Time
+}
+
+// maxDecoded bounds the decoded values a process keeps; past it, expired ones go
+// first, then arbitrary ones, as in Memory.
+const maxDecoded = 10000
 
 // New builds a cache; now is the clock (time.Now outside tests).
 func New(b Backend, now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{backend: b, now: now, LockTTL: 10 * time.Second}
+	return &Cache{backend: b, now: now, LockTTL: 10 * time.Second, decoded: map[string]decodedEntry{}}
 }
 
 // Fill computes a value and says until when it may be served.
@@ -56,45 +72,61 @@ type Fill func(ctx context.Context) (value []byte, expires time.Time, err error)
 
 // Get returns the value cached under key, or fills it. Errors are not cached.
 func (c *Cache) Get(ctx context.Context, key string, fill Fill) ([]byte, error) {
-	if v, ok := c.lookup(ctx, key); ok {
+	v, _, err := c.get(ctx, key, fill)
+	return v, err
+}
+
+// get is Get, with the time the value expires.
+func (c *Cache) get(ctx context.Context, key string, fill Fill) ([]byte, time.Time, error) {
+	if v, expires, ok := c.lookup(ctx, key); ok {
 		c.Stats.Hits.Add(1)
-		return v, nil
+		return v, expires, nil
 	}
 	c.Stats.Misses.Add(1)
 	// The fill outlives a caller that gives up: others may be waiting for it.
 	v, err, _ := c.group.Do(key, func() (any, error) {
-		return c.fill(context.WithoutCancel(ctx), key, fill)
+		v, expires, err := c.fill(context.WithoutCancel(ctx), key, fill)
+		return filled{v, expires}, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return v.([]byte), nil
+	f := v.(filled)
+	return f.value, f.expires, nil
+}
+
+type filled struct {
+	value   []byte
+	expires time.Time
 }
 
 // Forget drops a key, as when a service provider refuses a cached token.
 func (c *Cache) Forget(ctx context.Context, key string) error {
+	c.decodedMu.Lock()
+	delete(c.decoded, key)
+	c.decodedMu.Unlock()
 	return c.backend.Delete(ctx, key)
 }
 
-func (c *Cache) lookup(ctx context.Context, key string) ([]byte, bool) {
+func (c *Cache) lookup(ctx context.Context, key string) ([]byte, time.Time, bool) {
 	raw, ok, err := c.backend.Get(ctx, key)
 	if err != nil {
 		c.Stats.Errors.Add(1)
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	if !ok || len(raw) < 8 {
-		return nil, false
+		return nil, time.Time{}, false
 	}
 	expires := time.Unix(0, int64(binary.BigEndian.Uint64(raw)))
 	if !c.now().Before(expires) {
-		return nil, false
+		return nil, time.Time{}, false
 	}
-	return raw[8:], true
+	return raw[8:], expires, true
 }
 
-func (c *Cache) fill(ctx context.Context, key string, fill Fill) ([]byte, error) {
-	if v, ok := c.lookup(ctx, key); ok {
-		return v, nil
+func (c *Cache) fill(ctx context.Context, key string, fill Fill) ([]byte, time.Time, error) {
+	if v, expires, ok := c.lookup(ctx, key); ok {
+		return v, expires, nil
 	}
 	locked, err := c.backend.TryLock(ctx, key, c.LockTTL)
 	if err != nil {
@@ -104,9 +136,9 @@ func (c *Cache) fill(ctx context.Context, key string, fill Fill) ([]byte, error)
 	if !locked {
 		// Another process is filling this key: wait for its result rather than
 		// doing the same K2K exchange again.
-		if v, ok := c.await(ctx, key); ok {
+		if v, expires, ok := c.await(ctx, key); ok {
 			c.Stats.Hits.Add(1)
-			return v, nil
+			return v, expires, nil
 		}
 	} else {
 		defer c.backend.Unlock(ctx, key)
@@ -114,7 +146,7 @@ func (c *Cache) fill(ctx context.Context, key string, fill Fill) ([]byte, error)
 	c.Stats.Fills.Add(1)
 	v, expires, err := fill(ctx)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if ttl := expires.Sub(c.now()); ttl > 0 {
 		entry := make([]byte, 8+len(v))
@@ -124,12 +156,12 @@ func (c *Cache) fill(ctx context.Context, key string, fill Fill) ([]byte, error)
 			c.Stats.Errors.Add(1)
 		}
 	}
-	return v, nil
+	return v, expires, nil
 }
 
 // await polls for a value another process is filling, with growing pauses, until
 // the lock would have expired.
-func (c *Cache) await(ctx context.Context, key string) ([]byte, bool) {
+func (c *Cache) await(ctx context.Context, key string) ([]byte, time.Time, bool) {
 	deadline := time.Now().Add(c.LockTTL)
 	pause := 5 * time.Millisecond
 	for time.Now().Before(deadline) {
@@ -137,23 +169,28 @@ func (c *Cache) await(ctx context.Context, key string) ([]byte, bool) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, false
+			return nil, time.Time{}, false
 		case <-t.C:
 		}
-		if v, ok := c.lookup(ctx, key); ok {
-			return v, true
+		if v, expires, ok := c.lookup(ctx, key); ok {
+			return v, expires, true
 		}
 		if pause < 100*time.Millisecond {
 			pause *= 2
 		}
 	}
-	return nil, false
+	return nil, time.Time{}, false
 }
 
-// GetJSON is Get for a value kept as JSON.
+// GetJSON is Get for a value kept as JSON. The value it returns is shared with
+// other callers until the entry expires: read it, never change it.
 func GetJSON[T any](ctx context.Context, c *Cache, key string, fill func(context.Context) (T, time.Time, error)) (T, error) {
+	if v, ok := c.recall(key).(T); ok {
+		c.Stats.Hits.Add(1)
+		return v, nil
+	}
 	var out T
-	raw, err := c.Get(ctx, key, func(ctx context.Context) ([]byte, time.Time, error) {
+	raw, expires, err := c.get(ctx, key, func(ctx context.Context) ([]byte, time.Time, error) {
 		v, expires, err := fill(ctx)
 		if err != nil {
 			return nil, time.Time{}, err
@@ -167,5 +204,40 @@ func GetJSON[T any](ctx context.Context, c *Cache, key string, fill func(context
 	if err := json.Unmarshal(raw, &out); err != nil {
 		return out, errors.New("tokencache: undecodable entry for a key")
 	}
+	c.remember(key, out, expires)
 	return out, nil
+}
+
+// recall is the value decoded for key, nil when there is none or it expired.
+func (c *Cache) recall(key string) any {
+	c.decodedMu.Lock()
+	defer c.decodedMu.Unlock()
+	e, ok := c.decoded[key]
+	if !ok || !c.now().Before(e.expires) {
+		return nil
+	}
+	return e.value
+}
+
+func (c *Cache) remember(key string, value any, expires time.Time) {
+	if !c.now().Before(expires) {
+		return
+	}
+	c.decodedMu.Lock()
+	defer c.decodedMu.Unlock()
+	if len(c.decoded) >= maxDecoded {
+		now := c.now()
+		for k, e := range c.decoded {
+			if !now.Before(e.expires) {
+				delete(c.decoded, k)
+			}
+		}
+		for k := range c.decoded {
+			if len(c.decoded) < maxDecoded*9/10 {
+				break
+			}
+			delete(c.decoded, k)
+		}
+	}
+	c.decoded[key] = decodedEntry{value: value, expires: expires}
 }

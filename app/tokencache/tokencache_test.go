@@ -186,3 +186,49 @@ func TestMemcachedSharesOneFillAcrossProcesses(t *testing.T) {
 		t.Fatalf("%d fills across two processes, want 1", calls.Load())
 	}
 }
+
+// countingBackend counts reads, to tell a decoded value served from memory from one
+// read from the backend again.
+type countingBackend struct {
+	Backend
+	gets atomic.Int64
+}
+
+func (b *countingBackend) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	b.gets.Add(1)
+	return b.Backend.Get(ctx, key)
+}
+
+// GetJSON decodes an entry once and serves the decoded value until the entry
+// expires, no longer; Forget drops it too.
+func TestDecodedValuesLiveAsLongAsTheirEntry(t *testing.T) {
+	clk := newClock()
+	b := &countingBackend{Backend: NewMemory(clk.Now)}
+	c := New(b, clk.Now)
+	ctx := context.Background()
+	var fills atomic.Int64
+	fill := func(v string) func(context.Context) (*struct{ V string }, time.Time, error) {
+		return func(context.Context) (*struct{ V string }, time.Time, error) {
+			fills.Add(1)
+			return &struct{ V string }{v}, clk.Now().Add(time.Minute), nil
+		}
+	}
+	first, _ := GetJSON(ctx, c, "k", fill("v1"))
+	readsAfterFill := b.gets.Load()
+	for i := 0; i < 3; i++ {
+		if v, err := GetJSON(ctx, c, "k", fill("other")); err != nil || v != first {
+			t.Fatalf("call %d: %v, %v; want the decoded value of the first", i, v, err)
+		}
+	}
+	if fills.Load() != 1 || b.gets.Load() != readsAfterFill {
+		t.Fatalf("%d fills, %d backend reads after the fill; want 1 and none", fills.Load(), b.gets.Load()-readsAfterFill)
+	}
+	clk.Advance(time.Minute)
+	if v, _ := GetJSON(ctx, c, "k", fill("v2")); v.V != "v2" {
+		t.Fatalf("after the entry expired: %v", v.V)
+	}
+	c.Forget(ctx, "k")
+	if v, _ := GetJSON(ctx, c, "k", fill("v3")); v.V != "v3" || fills.Load() != 3 {
+		t.Fatalf("after Forget: %v with %d fills", v.V, fills.Load())
+	}
+}
