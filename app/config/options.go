@@ -263,7 +263,7 @@ var groups = []group{
 		boolOpt("debug", false,
 			"Log at debug level.",
 			func(c *Config) *bool { return &c.Debug }),
-		intOpt("max_active_requests", 128, 0,
+		intOpt("max_active_requests", 64, 0,
 			"Most calls one worker process serves at once (image data streams included). A call "+
 				"over it waits up to admission_wait for a slot, and no more calls than this wait: the "+
 				"rest get a 503 with Retry-After at once. 0: no bound. Size Apache's MaxRequestWorkers "+

@@ -45,6 +45,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// few MiB. 200 halves that for a few MiB more; GOGC still decides when set.
 		debug.SetGCPercent(200)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft bound: near it the collector works harder rather than letting a
+		// burst of calls (each with its buffers and goroutine) grow the heap; past
+		// it nothing fails. GOMEMLIMIT decides when set.
+		debug.SetMemoryLimit(48 << 20)
+	}
 	if fe.HTTP != "" && fe.FCGI != "" {
 		return cmdline.Usagef("give --http or --fcgi, not both")
 	}
