@@ -4,8 +4,16 @@
 # (requests/s, default 200) and LOAD_NOTIFY_RATE (notifications/s, default 500) set
 # the run; it fails on any check and prints a summary table either way. RabbitMQ must
 # answer on 127.0.0.1:5672 (scripts/test-services.sh).
+#
+# LOAD_OVERLOAD=2,5 runs the overload mode instead (app/loadtest/overload_test.go):
+# it finds the rate the worker sustains, holds each factor of it for LOAD_STEP
+# (15s), then the sustained rate again, and prints the share shed, the served p99,
+# the slowest answer, the peak RSS and open descriptors of each phase.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${LOAD_OVERLOAD:-}" ]; then
+	exec go test -tags load -run '^TestOverload$' -count=1 -timeout 30m -v ./app/loadtest/
+fi
 duration=${LOAD_DURATION:-10m}
 export LOAD_DURATION=$duration
 # Go reads "10m10m" as 20m: the run, plus ten minutes for building, start-up, the

@@ -35,6 +35,9 @@ type Config struct {
 	APIVersions map[string][]string
 	Debug       bool
 	// Limits on what one call may cost mixmatch.
+	// MaxActiveRequests and AdmissionWait bound what one worker serves at once.
+	MaxActiveRequests    int
+	AdmissionWait        time.Duration
 	MaxRequestHeaderSize int
 	MaxJSONBodySize      int
 	MaxProjectsPerSP     int

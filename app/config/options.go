@@ -263,6 +263,15 @@ var groups = []group{
 		boolOpt("debug", false,
 			"Log at debug level.",
 			func(c *Config) *bool { return &c.Debug }),
+		intOpt("max_active_requests", 64, 0,
+			"Most calls one worker process serves at once (image data streams included). A call "+
+				"over it waits up to admission_wait for a slot, and no more calls than this wait: the "+
+				"rest get a 503 with Retry-After at once. 0: no bound. Size Apache's MaxRequestWorkers "+
+				"to at most the workers' sum of it (README, Deployment).",
+			func(c *Config) *int { return &c.MaxActiveRequests }),
+		secondsOpt("admission_wait", 1, 0,
+			"Seconds a call over max_active_requests waits for a slot before its 503.",
+			func(c *Config) *time.Duration { return &c.AdmissionWait }),
 		intOpt("max_request_header_size", 65536, 1024,
 			"Largest total size in bytes of one request's header lines; a larger request gets a 431. "+
 				"Apache's LimitRequestFieldSize applies to each line before this.",

@@ -14,7 +14,9 @@ type kindStats struct {
 	sent, answered, transportErrors int
 	status5xx                       int
 	latencies                       []time.Duration
-	statuses                        map[int]int
+	// servedLatencies leave out mixmatch's 503s: the calls it shed under overload.
+	servedLatencies []time.Duration
+	statuses        map[int]int
 	// unexpected counts answers that were not 5xx but not right either (wrong cloud,
 	// a skipped SP, a short page), by reason; examples keep the first of each.
 	unexpected map[string]int
@@ -59,6 +61,9 @@ func (s *reqStats) outcome(name string, latency time.Duration, status int, err e
 	} else {
 		k.answered++
 		k.latencies = append(k.latencies, latency)
+		if status != 503 {
+			k.servedLatencies = append(k.servedLatencies, latency)
+		}
 		k.statuses[status]++
 		if status >= 500 {
 			k.status5xx++

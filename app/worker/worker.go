@@ -4,6 +4,7 @@ package worker
 import (
 	"context"
 	"io"
+	"mixmatch/app/admission"
 	"net/http"
 	"os"
 	"runtime/debug"
@@ -43,6 +44,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// default of 100 spent an eighth of the worker's CPU collecting a heap of a
 		// few MiB. 200 halves that for a few MiB more; GOGC still decides when set.
 		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft bound: near it the collector works harder rather than letting a
+		// burst of calls (each with its buffers and goroutine) grow the heap; past
+		// it nothing fails. GOMEMLIMIT decides when set.
+		debug.SetMemoryLimit(48 << 20)
 	}
 	if fe.HTTP != "" && fe.FCGI != "" {
 		return cmdline.Usagef("give --http or --fcgi, not both")
@@ -89,8 +96,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Service: local, Transport: clients.Transport,
 		Logger: logger, Tracker: tracker, Metrics: m})
-	handler := reqlog.Middleware(logger, m.Request, serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
-		health.Summary(s), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger})))
+	admit := admission.New(cfg.MaxActiveRequests, cfg.AdmissionWait)
+	if admit != nil {
+		m.CounterFunc("mixmatch_requests_shed_total", "Calls refused with a 503: max_active_requests were being served.", nil,
+			func() float64 { return float64(admit.Shed.Load()) })
+	}
+	handler := reqlog.Middleware(logger, m.Request, admit.Middleware(serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
+		health.Summary(s), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger}))))
 	l, err := serve.Listen(fe)
 	if err != nil {
 		return err

@@ -1,0 +1,175 @@
+//go:build load
+
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestOverload is `LOAD_OVERLOAD=2,5 make bench-load`: the real worker on the same
+// mixed API load as TestLoad (no notifications), first at rising rates to find the
+// rate it sustains (the highest whose served calls keep their p99 under 100 ms),
+// then at each factor of it for LOAD_STEP (default 15s), then at the sustained rate
+// again. Under overload every call must get an answer within 2 s, served or
+// mixmatch's own 503 with Retry-After; the worker must stay under 64 MiB; the
+// mappings must be right afterwards. It prints one table.
+func TestOverload(t *testing.T) {
+	var factors []float64
+	for _, f := range strings.Split(os.Getenv("LOAD_OVERLOAD"), ",") {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil && v > 0 {
+			factors = append(factors, v)
+		}
+	}
+	if len(factors) == 0 {
+		t.Fatalf("LOAD_OVERLOAD: factors of the sustained rate, such as 2,5; not %q", os.Getenv("LOAD_OVERLOAD"))
+	}
+	step := 15 * time.Second
+	if v := os.Getenv("LOAD_STEP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 2*time.Second {
+			t.Fatalf("LOAD_STEP %q: a duration of 2s or more", v)
+		}
+		step = d
+	}
+	e := newEnv(t, func(sp, kind, id, project string) {})
+	l := newLedger()
+	for _, r := range e.seeds {
+		l.live("seed", r)
+	}
+
+	var rows []phase
+	sustained := 0.0
+	for rate := 50.0; rate <= 6400; rate *= 2 {
+		ph := runPhase(e, l, fmt.Sprintf("find: %.0f/s", rate), rate, step)
+		rows = append(rows, ph)
+		if ph.p99 >= 100*time.Millisecond || ph.shed > 0 || ph.noAnswer > 0 {
+			break
+		}
+		sustained = rate
+	}
+	if sustained == 0 {
+		printPhases(rows, 0)
+		t.Fatal("the worker does not sustain even 50 calls/s with a p99 under 100 ms")
+	}
+	unloaded := rows[0].p99
+	var overloads []phase
+	for _, f := range factors {
+		ph := runPhase(e, l, fmt.Sprintf("%gx sustained: %.0f/s", f, f*sustained), f*sustained, step)
+		rows = append(rows, ph)
+		overloads = append(overloads, ph)
+	}
+	recovery := runPhase(e, l, fmt.Sprintf("after: %.0f/s", sustained), sustained, 5*time.Second)
+	rows = append(rows, recovery)
+	printPhases(rows, sustained)
+
+	mc, err := checkMappings(e, l.snapshot())
+	fmt.Printf("mappings: %d checked, %d lost or wrong\n", mc.live+mc.deleted, mc.failures())
+	if err != nil || mc.failures() > 0 {
+		t.Errorf("mappings after the overload: %v %v", err, mc.examples)
+	}
+	for _, ph := range overloads {
+		switch {
+		case ph.noAnswer > 0:
+			t.Errorf("%s: %d calls got no answer", ph.name, ph.noAnswer)
+		case ph.slowest > 2*time.Second:
+			t.Errorf("%s: a call took %v to be answered", ph.name, ph.slowest)
+		case ph.other5xx > 0:
+			t.Errorf("%s: %d 5xx answers other than mixmatch's 503", ph.name, ph.other5xx)
+		case ph.peakRSS > 64<<10:
+			t.Errorf("%s: worker RSS %d kB", ph.name, ph.peakRSS)
+		case ph.p99 > 2*unloaded && ph.p99 > 10*time.Millisecond:
+			t.Logf("%s: served p99 %v, more than twice the unloaded %v", ph.name, ph.p99, unloaded)
+		}
+	}
+	if recovery.shed > 0 || recovery.noAnswer > 0 {
+		t.Errorf("after the overload: %d shed, %d without an answer at the sustained rate", recovery.shed, recovery.noAnswer)
+	}
+}
+
+// phase is one rate held for a while, and what the worker did.
+type phase struct {
+	name               string
+	rate               float64
+	sent, served, shed int
+	noAnswer, other5xx int
+	p99, slowest       time.Duration
+	peakRSS, peakFDs   int64
+}
+
+// runPhase sends rate calls a second for d, waits for every answer, and reads the
+// worker's RSS and open descriptors every 100 ms meanwhile.
+func runPhase(e *env, l *ledger, name string, rate float64, d time.Duration) phase {
+	g := newGenerator(e, l)
+	g.client.Timeout = 10 * time.Second
+	ph := phase{name: name, rate: rate}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if st, err := procStatus(e.worker.pid(), "VmRSS"); err == nil {
+				ph.peakRSS = max(ph.peakRSS, st["VmRSS"])
+			}
+			if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", e.worker.pid())); err == nil {
+				ph.peakFDs = max(ph.peakFDs, int64(len(fds)))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	g.run(time.Now(), d, rate)
+	g.wait(30 * time.Second)
+	stop()
+	wg.Wait()
+	g.client.CloseIdleConnections()
+
+	g.stats.mu.Lock()
+	defer g.stats.mu.Unlock()
+	var served []time.Duration
+	for _, k := range g.stats.kinds {
+		ph.sent += k.sent
+		ph.noAnswer += k.transportErrors
+		ph.shed += k.statuses[503]
+		for status, n := range k.statuses {
+			if status >= 500 && status != 503 {
+				ph.other5xx += n
+			}
+		}
+		for _, lat := range k.latencies {
+			ph.slowest = max(ph.slowest, lat)
+		}
+		served = append(served, k.servedLatencies...)
+	}
+	ph.served = len(served)
+	slices.Sort(served)
+	ph.p99 = percentile(served, 0.99)
+	return ph
+}
+
+func printPhases(rows []phase, sustained float64) {
+	fmt.Printf("\nsustained rate: %.0f calls/s (the highest with served p99 < 100 ms)\n", sustained)
+	fmt.Printf("%-28s %8s %8s %8s %7s %9s %9s %9s %10s %6s\n",
+		"phase", "sent", "served", "shed", "shed %", "no answer", "p99", "slowest", "peak RSS", "fds")
+	for _, p := range rows {
+		share := 0.0
+		if p.sent > 0 {
+			share = 100 * float64(p.shed) / float64(p.sent)
+		}
+		fmt.Printf("%-28s %8d %8d %8d %6.1f%% %9d %9s %9s %7.1f MiB %6d\n", p.name, p.sent, p.served, p.shed, share,
+			p.noAnswer, p.p99.Round(100*time.Microsecond), p.slowest.Round(time.Millisecond), float64(p.peakRSS)/1024, p.peakFDs)
+	}
+}
