@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -53,8 +54,9 @@ type Store struct {
 
 	// find is Find's statement, prepared once the table exists: the lookup on
 	// every routed call then skips parsing and planning its SQL again.
+	// Read without a lock on every call; findMu only serialises preparing it.
 	findMu sync.Mutex
-	find   *sqlx.Stmt
+	find   atomic.Pointer[sqlx.Stmt]
 	// cache keeps Find's reads for Options.MappingCacheTime; nil keeps none.
 	cache *findCache
 }
@@ -126,11 +128,9 @@ func Open(ctx context.Context, connection string, opts Options) (*Store, error) 
 
 // Close releases the connections.
 func (s *Store) Close() error {
-	s.findMu.Lock()
-	if s.find != nil {
-		s.find.Close()
+	if stmt := s.find.Swap(nil); stmt != nil {
+		stmt.Close()
 	}
-	s.findMu.Unlock()
 	return s.db.Close()
 }
 
@@ -200,12 +200,17 @@ const findSQL = `SELECT ` + columns + ` FROM resource_mapping WHERE resource_typ
 // findStmt prepares Find's statement on first use; nil, and tried again next time,
 // while it cannot be (before the first migration the table does not exist).
 func (s *Store) findStmt(ctx context.Context) *sqlx.Stmt {
+	if stmt := s.find.Load(); stmt != nil {
+		return stmt
+	}
 	s.findMu.Lock()
 	defer s.findMu.Unlock()
-	if s.find == nil {
-		s.find, _ = s.db.PreparexContext(ctx, s.db.Rebind(findSQL))
+	if s.find.Load() == nil {
+		if stmt, err := s.db.PreparexContext(ctx, s.db.Rebind(findSQL)); err == nil {
+			s.find.Store(stmt)
+		}
 	}
-	return s.find
+	return s.find.Load()
 }
 
 // upsertSQL writes a mapping in one statement against the unique key, so that two
