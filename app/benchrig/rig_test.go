@@ -13,7 +13,6 @@
 package benchrig
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -216,38 +215,15 @@ type worker struct {
 	url string
 }
 
-var addressRE = regexp.MustCompile(`msg="mixmatch-fcgi serving" address=(\S+)`)
-
-// startWorker starts mixmatch-fcgi with args; its log goes to logPath once it has
-// said where it serves.
+// startWorker starts mixmatch-fcgi with args, its log in logPath.
 func startWorker(t *testing.T, bin, conf, logPath string, args ...string) worker {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "mixmatch-fcgi"), append([]string{"--config-file", conf}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logFile.Close() })
-	lines := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && lines.Scan() {
-		fmt.Fprintln(logFile, lines.Text())
-		if m := addressRE.FindStringSubmatch(lines.Text()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatalf("mixmatch-fcgi %v did not start; see %s", args, logPath)
-	}
-	go io.Copy(logFile, stderr)
+	addr, cmd := bintest.StartWorker(t, bin, conf, logFile, args...)
 	return worker{cmd: cmd, url: "http://" + addr}
 }
 

@@ -1,7 +1,6 @@
 package cmdtest
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -9,15 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"testing"
 	"time"
 
+	"mixmatch/app/bintest"
 	"mixmatch/app/k2k/k2ktest"
 )
-
-var addressRE = regexp.MustCompile(`address=([0-9.:]+)`)
 
 // httpWorker runs mixmatch-fcgi --http in front of glanceURL (the local cloud's
 // Glance and Cinder), with extra added to [DEFAULT], until the test ends; it
@@ -35,23 +32,7 @@ func httpWorker(t testing.TB, glanceURL, extra string) (string, *exec.Cmd) {
 	if out, err := exec.Command(filepath.Join(binDir, "mixmatch-manage"), "--config-file", conf, "db_sync").CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
-	cmd := exec.Command(filepath.Join(binDir, "mixmatch-fcgi"), "--config-file", conf, "--http", "127.0.0.1:0")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && lines.Scan() {
-		if m := addressRE.FindStringSubmatch(lines.Text()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatal("mixmatch-fcgi did not start")
-	}
-	go io.Copy(io.Discard, stderr)
+	addr, cmd := bintest.StartWorker(t, binDir, conf, io.Discard, "--http", "127.0.0.1:0")
 	return "http://" + addr, cmd
 }
 
