@@ -50,17 +50,23 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 }
 
 func (m *Memory) evict() {
-	now := m.now()
-	for k, e := range m.entries {
-		if !now.Before(e.expires) {
-			delete(m.entries, k)
+	shrink(m.entries, m.MaxEntries, m.now(), func(e memEntry) time.Time { return e.expires })
+}
+
+// shrink makes room in a bounded map: expired entries go first, then arbitrary
+// ones, down to nine tenths of max, so that a flood of keys costs one sweep in
+// many inserts rather than one per insert.
+func shrink[V any](entries map[string]V, max int, now time.Time, expires func(V) time.Time) {
+	for k, e := range entries {
+		if !now.Before(expires(e)) {
+			delete(entries, k)
 		}
 	}
-	for k := range m.entries {
-		if len(m.entries) < m.MaxEntries*9/10 {
+	for k := range entries {
+		if len(entries) < max*9/10 {
 			break
 		}
-		delete(m.entries, k)
+		delete(entries, k)
 	}
 }
 

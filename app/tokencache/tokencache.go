@@ -226,18 +226,7 @@ func (c *Cache) remember(key string, value any, expires time.Time) {
 	c.decodedMu.Lock()
 	defer c.decodedMu.Unlock()
 	if len(c.decoded) >= maxDecoded {
-		now := c.now()
-		for k, e := range c.decoded {
-			if !now.Before(e.expires) {
-				delete(c.decoded, k)
-			}
-		}
-		for k := range c.decoded {
-			if len(c.decoded) < maxDecoded*9/10 {
-				break
-			}
-			delete(c.decoded, k)
-		}
+		shrink(c.decoded, maxDecoded, c.now(), func(e decodedEntry) time.Time { return e.expires })
 	}
 	c.decoded[key] = decodedEntry{value: value, expires: expires}
 }
