@@ -111,18 +111,7 @@ done
 # Ready once the scheduler knows the volume service's pool: before that a volume
 # create would wait, or fail with "No valid backend". Asked through the API as the
 # admin, which also shows that the API validates tokens.
-if ! admin=$(/usr/bin/python3 - "$KEYSTONE_URL" "$KEYSTONE_ADMIN_PASSWORD" <<'EOF'
-import json, sys, urllib.request
-keystone, password = sys.argv[1:]
-req = urllib.request.Request(keystone + "/auth/tokens?nocatalog", method="POST",
-    headers={"Content-Type": "application/json"}, data=json.dumps({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}).encode())
-with urllib.request.urlopen(req) as r:
-    print(r.headers["X-Subject-Token"], json.load(r)["token"]["project"]["id"])
-EOF
-); then
+if ! admin=$(admin_token "$KEYSTONE_URL" "$KEYSTONE_ADMIN_PASSWORD"); then
 	log "no admin token from $KEYSTONE_URL"
 	stop
 	exit 1

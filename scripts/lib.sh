@@ -120,3 +120,19 @@ for iface, u in zip(("public", "internal", "admin"), urls + urls[-1:] * 2):
                                              "region_id": "RegionOne"}}, token)
 PY
 }
+
+# admin_token KEYSTONE_URL PASSWORD: prints a token of the admin, scoped to the
+# project admin, and that project's id, as "TOKEN PROJECT_ID".
+admin_token() {
+	/usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys, urllib.request
+keystone, password = sys.argv[1:]
+req = urllib.request.Request(keystone + "/auth/tokens?nocatalog", method="POST",
+    headers={"Content-Type": "application/json"}, data=json.dumps({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"id": "default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}).encode())
+with urllib.request.urlopen(req) as r:
+    print(r.headers["X-Subject-Token"], json.load(r)["token"]["project"]["id"])
+PY
+}

@@ -250,22 +250,12 @@ done
 
 # The API as the admin: ready once it answers, and the compute host is mapped into
 # cell1 (discover_hosts, once the compute service has registered its node).
-if ! admin=$(/usr/bin/python3 - "$KEYSTONE_URL" "$KEYSTONE_ADMIN_PASSWORD" <<'EOF'
-import json, sys, urllib.request
-keystone, password = sys.argv[1:]
-req = urllib.request.Request(keystone + "/auth/tokens?nocatalog", method="POST",
-    headers={"Content-Type": "application/json"}, data=json.dumps({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"id": "default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}).encode())
-with urllib.request.urlopen(req) as r:
-    print(r.headers["X-Subject-Token"])
-EOF
-); then
+if ! admin=$(admin_token "$KEYSTONE_URL" "$KEYSTONE_ADMIN_PASSWORD"); then
 	log "no admin token from $KEYSTONE_URL"
 	stop
 	exit 1
 fi
+admin=${admin%% *} # the token; not the project
 api() { curl -sf -H "X-Auth-Token: $admin" -H "Content-Type: application/json" -H "OpenStack-API-Version: compute 2.53" "$@"; }
 all_alive() {
 	local s
