@@ -70,7 +70,8 @@ func (c *Clients) of(sp *config.SP) *spClients {
 	s, ok := c.sps[sp.Name]
 	if !ok {
 		p := pool(sp.TLSConfig, sp.ConnectTimeout, sp.ResponseTimeout)
-		s = &spClients{services: client(services(p, sp)), keystone: client(p)}
+		lean := newH1(p, sp.TLSConfig, sp.ConnectTimeout, sp.ResponseTimeout)
+		s = &spClients{services: client(services(lean, sp)), keystone: client(p)}
 		c.sps[sp.Name] = s
 	}
 	return s
