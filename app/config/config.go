@@ -36,8 +36,10 @@ type Config struct {
 	Debug       bool
 	// Limits on what one call may cost mixmatch.
 	// MaxActiveRequests and AdmissionWait bound what one worker serves at once.
-	MaxActiveRequests    int
-	AdmissionWait        time.Duration
+	MaxActiveRequests int
+	AdmissionWait     time.Duration
+	// MaxConnections bounds the client connections a worker holds open.
+	MaxConnections       int
 	MaxRequestHeaderSize int
 	MaxJSONBodySize      int
 	MaxProjectsPerSP     int

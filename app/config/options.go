@@ -269,6 +269,11 @@ var groups = []group{
 				"rest get a 503 with Retry-After at once. 0: no bound. Size Apache's MaxRequestWorkers "+
 				"to at most the workers' sum of it (README, Deployment).",
 			func(c *Config) *int { return &c.MaxActiveRequests }),
+		intOpt("max_connections", 1024, 0,
+			"Most client connections one worker holds open at once, kept-alive ones included (under "+
+				"FastCGI, the web server's). Past it new connections wait in the listen queue until one "+
+				"closes. 0: no bound. Idle kept-alive connections of --http close after 75 seconds.",
+			func(c *Config) *int { return &c.MaxConnections }),
 		secondsOpt("admission_wait", 1, 0,
 			"Seconds a call over max_active_requests waits for a slot before its 503.",
 			func(c *Config) *time.Duration { return &c.AdmissionWait }),

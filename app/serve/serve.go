@@ -68,7 +68,9 @@ func Listen(fe Frontend) (net.Listener, error) {
 func Serve(ctx context.Context, l net.Listener, fastCGI bool, h http.Handler, logger *slog.Logger) error {
 	if !fastCGI {
 		h = recoverer(h, nil, logger)
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second,
+		// IdleTimeout: a kept-alive connection nobody uses is closed, so that idle
+		// clients cannot hold max_connections; nginx's default is 75 s.
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 75 * time.Second,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 		done := make(chan error, 1)
 		go func() { done <- srv.Serve(l) }()
@@ -183,4 +185,52 @@ func unknownLength(r *http.Request) *http.Request {
 	}{io.MultiReader(bytes.NewReader(one[:n]), r.Body), r.Body}
 	r.ContentLength = -1
 	return r
+}
+
+// LimitConnections bounds the connections open at once on l to n (0: no bound).
+// Past it Accept waits for one to close, and new connections wait in the kernel's
+// listen queue: a flood of clients costs queued connections, not file descriptors
+// and goroutines of the worker.
+func LimitConnections(l net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return l
+	}
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	slots     chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: sync.OnceFunc(func() { <-l.slots })}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
 }

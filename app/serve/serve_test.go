@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fcgiGet speaks just enough FastCGI (the responder role, as mod_proxy_fcgi does) to
@@ -167,5 +168,52 @@ func TestListenRefuses(t *testing.T) {
 	// Under go test, standard input is not a socket.
 	if _, err := Listen(Frontend{}); err == nil || !strings.Contains(err.Error(), "--http") {
 		t.Errorf("Listen without a front end = %v", err)
+	}
+}
+
+// Past max_connections a new connection is not served until one closes; then it is.
+func TestLimitConnectionsHoldsTheNextOneUntilOneCloses(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := LimitConnections(raw, 2)
+	opened := make(chan struct{}, 10)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				opened <- struct{}{}
+			}
+		}}
+	go srv.Serve(l)
+	defer srv.Close()
+	var idle []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		<-opened
+		idle = append(idle, c)
+	}
+	third, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	io.WriteString(third, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	third.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, _ := third.Read(make([]byte, 1)); n != 0 {
+		t.Fatal("a third connection was served with two open and a bound of 2")
+	}
+	idle[0].Close()
+	third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(third), nil)
+	if err != nil {
+		t.Fatalf("after one closed: %v", err)
+	}
+	if b, _ := io.ReadAll(io.LimitReader(resp.Body, 2)); string(b) != "ok" {
+		t.Fatalf("after one closed: %q", b)
 	}
 }

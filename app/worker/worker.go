@@ -112,6 +112,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	l = serve.LimitConnections(l, cfg.MaxConnections)
 	logger.Info("mixmatch-fcgi serving", "address", l.Addr().String(), "fastcgi", fe.HTTP == "",
 		"service_providers", cfg.ServiceProviders)
 	err = serve.Serve(ctx, l, fe.HTTP == "", handler, logger)
