@@ -8,10 +8,22 @@ package admission
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"mixmatch/app/apierr"
+)
+
+// A wait for a slot is the worker's queue, and a queue that never empties only
+// adds its wait to every call served: as CoDel does for packets, once calls have
+// been waiting without a break for longer than busyInterval, a new one waits at
+// most overloadWait. A burst still waits up to admission_wait and is served; under
+// overload the calls served keep their latency and the rest get their 503 at
+// once.
+const (
+	busyInterval = 100 * time.Millisecond
+	overloadWait = 10 * time.Millisecond
 )
 
 // Limiter admits at most max calls at once, and lets at most max more wait.
@@ -21,6 +33,12 @@ type Limiter struct {
 	wait    time.Duration
 	// Shed counts the calls refused.
 	Shed atomic.Int64
+
+	// now is the clock busySince is read with.
+	now func() time.Time
+	mu  sync.Mutex
+	// busySince is when calls began to wait without a break (zero: none waits).
+	busySince time.Time
 }
 
 // New is a Limiter of max calls, each waiting at most wait for a slot; nil (no
@@ -29,7 +47,7 @@ func New(max int, wait time.Duration) *Limiter {
 	if max <= 0 {
 		return nil
 	}
-	return &Limiter{slots: make(chan struct{}, max), wait: wait}
+	return &Limiter{slots: make(chan struct{}, max), wait: wait, now: time.Now}
 }
 
 // Active is the number of calls being served.
@@ -67,12 +85,26 @@ func (l *Limiter) enter(r *http.Request) bool {
 		return true
 	default:
 	}
-	if l.waiting.Add(1) > int64(cap(l.slots)) {
-		l.waiting.Add(-1)
+	l.mu.Lock()
+	if l.waiting.Load() >= int64(cap(l.slots)) {
+		l.mu.Unlock()
 		return false
 	}
-	defer l.waiting.Add(-1)
-	t := time.NewTimer(l.wait)
+	now := l.now()
+	if l.waiting.Add(1) == 1 {
+		l.busySince = now
+	}
+	wait := l.wait
+	if now.Sub(l.busySince) > busyInterval {
+		wait = min(wait, overloadWait)
+	}
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.waiting.Add(-1)
+		l.mu.Unlock()
+	}()
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case l.slots <- struct{}{}:

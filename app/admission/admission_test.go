@@ -102,3 +102,66 @@ func TestNoBoundWithZero(t *testing.T) {
 		t.Fatalf("%d", rec.Code)
 	}
 }
+
+// Calls that keep waiting without a break mean overload: a new call then waits
+// only overloadWait, not admission_wait, and the queue stops adding its wait to
+// the calls served. A burst shorter than busyInterval waits as long as allowed.
+func TestAQueueThatNeverEmptiesWaitsLittle(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		busyFor   time.Duration
+		wantLater int // the second waiter's answer
+	}{
+		{"a burst", busyInterval / 2, http.StatusNoContent},
+		{"overload", 2 * busyInterval, http.StatusServiceUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := New(2, time.Hour)
+			var mu sync.Mutex
+			clock := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			l.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			g := newGate()
+			h := l.Middleware(g)
+			codes := make(chan int, 4)
+			for i := 0; i < 2; i++ {
+				go func() { codes <- call(h, "/image/v2/images").Code }()
+				<-g.entered
+			}
+			first := make(chan int, 1)
+			go func() { first <- call(h, "/image/v2/images").Code }()
+			untilWaiting(l, 1)
+			mu.Lock()
+			clock = clock.Add(c.busyFor)
+			mu.Unlock()
+			later := make(chan int, 1)
+			go func() { later <- call(h, "/image/v2/images").Code }()
+			if c.wantLater == http.StatusServiceUnavailable {
+				select {
+				case code := <-later:
+					if code != c.wantLater {
+						t.Fatalf("a call into a queue busy for %v: %d, want %d", c.busyFor, code, c.wantLater)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("a call into a queue busy for %v still waits, as if for admission_wait", c.busyFor)
+				}
+			} else {
+				untilWaiting(l, 2)
+			}
+			// Every held call ends; whoever waited on is served.
+			close(g.release)
+			for i := 0; i < 2; i++ {
+				if code := <-codes; code != http.StatusNoContent {
+					t.Fatalf("a held call: %d", code)
+				}
+			}
+			if code := <-first; code != http.StatusNoContent {
+				t.Fatalf("the first waiter: %d", code)
+			}
+			if c.wantLater == http.StatusNoContent {
+				if code := <-later; code != http.StatusNoContent {
+					t.Fatalf("a call into a queue busy for %v: %d, want it served", c.busyFor, code)
+				}
+			}
+		})
+	}
+}

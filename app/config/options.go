@@ -275,7 +275,8 @@ var groups = []group{
 				"closes. 0: no bound. Idle kept-alive connections of --http close after 75 seconds.",
 			func(c *Config) *int { return &c.MaxConnections }),
 		secondsOpt("admission_wait", 1, 0,
-			"Seconds a call over max_active_requests waits for a slot before its 503.",
+			"Seconds a call over max_active_requests waits for a slot before its 503. Once calls have "+
+				"waited without a break for 100 ms (overload, not a burst), a new call waits at most 10 ms.",
 			func(c *Config) *time.Duration { return &c.AdmissionWait }),
 		intOpt("max_request_header_size", 65536, 1024,
 			"Largest total size in bytes of one request's header lines; a larger request gets a 431. "+
