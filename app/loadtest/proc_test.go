@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -121,15 +122,19 @@ type logWatch struct {
 	counts   map[string]int // "WARN could not record a mapping"
 	examples map[string]string
 	last     []string
+	// undecided are the broadcast hits a worker did not record, by ledger key: a
+	// cloud of higher precedence did not answer in time, and the worker says so.
+	undecided map[string]bool
 }
 
 var (
-	levelRE = regexp.MustCompile(`\blevel=(\w+)`)
-	msgRE   = regexp.MustCompile(`\bmsg=("(?:[^"\\]|\\.)*"|\S+)`)
+	undecidedRE = regexp.MustCompile(`msg="broadcast: a cloud of higher precedence did not answer in time; the hit is not recorded" type=(\S+) id=(\S+)`)
+	levelRE     = regexp.MustCompile(`\blevel=(\w+)`)
+	msgRE       = regexp.MustCompile(`\bmsg=("(?:[^"\\]|\\.)*"|\S+)`)
 )
 
 func newLogWatch() *logWatch {
-	return &logWatch{counts: map[string]int{}, examples: map[string]string{}}
+	return &logWatch{counts: map[string]int{}, examples: map[string]string{}, undecided: map[string]bool{}}
 }
 
 func (w *logWatch) line(line string) {
@@ -139,6 +144,9 @@ func (w *logWatch) line(line string) {
 		w.last = w.last[1:]
 	}
 	w.last = append(w.last, line)
+	if m := undecidedRE.FindStringSubmatch(line); m != nil {
+		w.undecided[ledgerKey(m[1], m[2])] = true
+	}
 	lvl := levelRE.FindStringSubmatch(line)
 	if lvl == nil || (lvl[1] != "WARN" && lvl[1] != "ERROR") {
 		// A line without slog's level (a panic, Go's runtime) is worth seeing too.
@@ -159,6 +167,13 @@ func (w *logWatch) line(line string) {
 	if _, ok := w.examples[key]; !ok {
 		w.examples[key] = line
 	}
+}
+
+// undecidedHits are the keys of broadcast hits the worker said it did not record.
+func (w *logWatch) undecidedHits() map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.undecided)
 }
 
 func (w *logWatch) tail() string {
