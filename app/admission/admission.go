@@ -7,12 +7,14 @@ package admission
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"mixmatch/app/apierr"
+	"mixmatch/app/reqlog"
 )
 
 // A wait for a slot is the worker's queue, and a queue that never empties only
@@ -25,6 +27,10 @@ const (
 	busyInterval = 100 * time.Millisecond
 	overloadWait = 10 * time.Millisecond
 )
+
+// shedLogEvery is how often, at most, a line says how many calls were shed: a line
+// per shed call cost more than its 503 and flooded the log under overload.
+const shedLogEvery = 10 * time.Second
 
 // Limiter admits at most max calls at once, and lets at most max more wait.
 type Limiter struct {
@@ -39,15 +45,21 @@ type Limiter struct {
 	mu  sync.Mutex
 	// busySince is when calls began to wait without a break (zero: none waits).
 	busySince time.Time
+
+	logger *slog.Logger
+	// loggedAt is when the last summary line was written (unix ns); logged is
+	// Shed then.
+	loggedAt atomic.Int64
+	logged   atomic.Int64
 }
 
 // New is a Limiter of max calls, each waiting at most wait for a slot; nil (no
-// bound) when max is 0.
-func New(max int, wait time.Duration) *Limiter {
+// bound) when max is 0. Shed calls are summed up on logger.
+func New(max int, wait time.Duration, logger *slog.Logger) *Limiter {
 	if max <= 0 {
 		return nil
 	}
-	return &Limiter{slots: make(chan struct{}, max), wait: wait, now: time.Now}
+	return &Limiter{slots: make(chan struct{}, max), wait: wait, now: time.Now, logger: logger}
 }
 
 // Active is the number of calls being served.
@@ -66,6 +78,8 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		}
 		if !l.enter(r) {
 			l.Shed.Add(1)
+			reqlog.Quiet(r.Context())
+			l.summarize()
 			w.Header().Set("Retry-After", "1")
 			apierr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf(
 				"mixmatch is serving as many calls as it may at once (max_active_requests = %d); try again in a second",
@@ -75,6 +89,27 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		defer func() { <-l.slots }()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// summarize logs how many calls were shed since its last line, at most once every
+// shedLogEvery; the first shed call of a quiet spell is told at once.
+func (l *Limiter) summarize() {
+	now := l.now().UnixNano()
+	last := l.loggedAt.Load()
+	if now-last < int64(shedLogEvery) || !l.loggedAt.CompareAndSwap(last, now) {
+		return
+	}
+	total := l.Shed.Load()
+	shed := total - l.logged.Swap(total)
+	if l.logger == nil {
+		return
+	}
+	attrs := []any{"shed", shed, "max_active_requests", cap(l.slots)}
+	if last != 0 {
+		attrs = append(attrs, "since", time.Unix(0, last).UTC().Format(time.RFC3339))
+	}
+	l.logger.Warn("calls shed with a 503: max_active_requests were being served; at most one such line every "+
+		shedLogEvery.String(), attrs...)
 }
 
 // enter takes a slot, waiting at most l.wait and only while fewer than the number

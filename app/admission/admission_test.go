@@ -1,13 +1,18 @@
 package admission
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"mixmatch/app/reqlog"
 )
 
 // gate holds every call in the handler until released.
@@ -38,7 +43,7 @@ func untilWaiting(l *Limiter, n int64) {
 }
 
 func TestAFullWorkerShedsWithA503AndRetryAfter(t *testing.T) {
-	l := New(1, time.Hour)
+	l := New(1, time.Hour, nil)
 	g := newGate()
 	h := l.Middleware(g)
 	var wg sync.WaitGroup
@@ -79,7 +84,7 @@ func TestAFullWorkerShedsWithA503AndRetryAfter(t *testing.T) {
 }
 
 func TestAWaitEndsInA503(t *testing.T) {
-	l := New(1, time.Millisecond)
+	l := New(1, time.Millisecond, nil)
 	g := newGate()
 	h := l.Middleware(g)
 	done := make(chan struct{})
@@ -93,7 +98,7 @@ func TestAWaitEndsInA503(t *testing.T) {
 }
 
 func TestNoBoundWithZero(t *testing.T) {
-	if New(0, time.Second) != nil {
+	if New(0, time.Second, nil) != nil {
 		t.Fatal("max_active_requests = 0 still bounds")
 	}
 	var l *Limiter
@@ -116,7 +121,7 @@ func TestAQueueThatNeverEmptiesWaitsLittle(t *testing.T) {
 		{"overload", 2 * busyInterval, http.StatusServiceUnavailable},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := New(2, time.Hour)
+			l := New(2, time.Hour, nil)
 			var mu sync.Mutex
 			clock := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 			l.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
@@ -163,5 +168,41 @@ func TestAQueueThatNeverEmptiesWaitsLittle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A shed call writes no line of its own: one line sums them up, at most every
+// shedLogEvery, while the request metric still counts each.
+func TestShedCallsAreSummedUpNotLoggedOneByOne(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	l := New(1, time.Millisecond, logger)
+	clock := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { return clock }
+	g := newGate()
+	var observed []int
+	h := reqlog.Middleware(logger, func(_, _, _ string, status int) { observed = append(observed, status) }, l.Middleware(g))
+	done := make(chan struct{})
+	go func() { call(h, "/image/v2/images"); close(done) }()
+	<-g.entered
+	for i := 0; i < 3; i++ {
+		if rec := call(h, "/image/v2/images"); rec.Code != 503 {
+			t.Fatalf("call %d: %d", i, rec.Code)
+		}
+	}
+	clock = clock.Add(shedLogEvery)
+	call(h, "/image/v2/images")
+	close(g.release)
+	<-done
+	out := buf.String()
+	if n := strings.Count(out, "msg=request "); n != 1 {
+		t.Fatalf("%d request lines, want only the served call's:\n%s", n, out)
+	}
+	summaries := strings.Count(out, "calls shed with a 503")
+	if summaries != 2 || !strings.Contains(out, "shed=1 ") || !strings.Contains(out, "shed=3 ") {
+		t.Fatalf("want a line for the first shed call, then one for the 3 after it:\n%s", out)
+	}
+	if len(observed) != 5 {
+		t.Fatalf("the request metric saw %d calls, want 5", len(observed))
 	}
 }

@@ -24,6 +24,8 @@ const Header = apierr.RequestIDHeader
 type entry struct {
 	mu sync.Mutex
 	sp string
+	// quiet: no line for this call.
+	quiet bool
 }
 
 type ctxKey struct{}
@@ -33,6 +35,17 @@ func SetTarget(ctx context.Context, sp string) {
 	if e, ok := ctx.Value(ctxKey{}).(*entry); ok {
 		e.mu.Lock()
 		e.sp = sp
+		e.mu.Unlock()
+	}
+}
+
+// Quiet asks for no line for the call: one shed under overload, which the admission
+// summarises once every few seconds and the metrics count. A line per shed call
+// cost more than the 503 itself, and flooded the log when it could least afford it.
+func Quiet(ctx context.Context) {
+	if e, ok := ctx.Value(ctxKey{}).(*entry); ok {
+		e.mu.Lock()
+		e.quiet = true
 		e.mu.Unlock()
 	}
 }
@@ -59,9 +72,15 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK, id: id}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, e)))
 		e.mu.Lock()
-		sp := e.sp
+		sp, quiet := e.sp, e.quiet
 		e.mu.Unlock()
 		service, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if quiet {
+			if observe != nil {
+				observe(service, r.Method, sp, rec.status)
+			}
+			return
+		}
 		// Typed attributes: the line is written for every call, and boxing each
 		// value as an any cost an allocation apiece.
 		attrs := make([]slog.Attr, 0, 9)

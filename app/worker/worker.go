@@ -101,7 +101,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	prox := proxy.New(cfg, proxy.Deps{Store: s, Auth: local, Tokens: exchanger, Service: local, Transport: clients.Transport,
 		Logger: logger, Tracker: tracker, Metrics: m})
-	admit := admission.New(cfg.MaxActiveRequests, cfg.AdmissionWait)
+	admit := admission.New(cfg.MaxActiveRequests, cfg.AdmissionWait, logger)
 	if admit != nil {
 		m.CounterFunc("mixmatch_requests_shed_total", "Calls refused with a 503: max_active_requests were being served.", nil,
 			func() float64 { return float64(admit.Shed.Load()) })
