@@ -80,7 +80,8 @@ type mappingCheck struct {
 	checked                           map[string]int // by source
 	live, deleted                     int
 	lost, wrong, resurrected, unknown int
-	// unseen are right rows of broadcast hits whose answer the client never got.
+	// unseen are right rows of creates and broadcast hits whose answer the client
+	// never got.
 	unseen   int
 	examples []string
 }
@@ -138,11 +139,11 @@ func checkMappings(e *env, want map[string]expectation) (mappingCheck, error) {
 		}
 	}
 	for k, r := range got {
-		// A broadcast hit whose answer the client never got (it gave up first) is
-		// not in the ledger, yet the row is right if it names the cloud whose
-		// prefix the id carries, in its project.
-		if cl, ok := e.clouds[r.SP]; ok && cl.virtual != "" && isVirtualID(r.ID, cl.virtual) &&
-			r.Project == store.NormalizeID(e.projectAt(r.SP)) && r.Type != "" {
+		// A create or a broadcast hit whose answer the client never got (it gave up
+		// first) is not in the ledger, yet the row is right if the cloud it names
+		// holds that resource, in the project users create in there.
+		if cl, ok := e.clouds[r.SP]; ok && r.Project == store.NormalizeID(e.projectAt(r.SP)) &&
+			(cl.virtual != "" && isVirtualID(r.ID, cl.virtual) || cl.Has(r.Type, dashed(r.ID))) {
 			c.unseen++
 			continue
 		}
@@ -150,4 +151,12 @@ func checkMappings(e *env, want map[string]expectation) (mappingCheck, error) {
 		note("%s: a row no one made (%s in %s)", k, r.SP, r.Project)
 	}
 	return c, nil
+}
+
+// dashed is a normalised id in the form clouds store ids in.
+func dashed(id string) string {
+	if len(id) != 32 {
+		return id
+	}
+	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }

@@ -157,7 +157,7 @@ func TestOverload(t *testing.T) {
 	}
 	mc, err := checkMappings(e, want)
 	fmt.Printf("mappings: %d checked, %d lost or wrong; %d broadcast hits not recorded, as the worker said, "+
-		"a cloud of higher precedence not having answered in time; %d recorded whose answer the client gave up on\n",
+		"a cloud of higher precedence not having answered in time; %d right rows of calls whose answer the client gave up on\n",
 		mc.live+mc.deleted, mc.failures(), len(undecided), mc.unseen)
 	if err != nil || mc.failures() > 0 {
 		t.Errorf("mappings after the overload: %v %v", err, mc.examples)
