@@ -49,8 +49,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft bound: near it the collector works harder rather than letting a
 		// burst of calls (each with its buffers and goroutine) grow the heap; past
-		// it nothing fails. GOMEMLIMIT decides when set.
-		debug.SetMemoryLimit(48 << 20)
+		// it nothing fails. 40 MiB of Go memory keeps the process, binary and C heap
+		// included, under 64 MiB at 5x overload. GOMEMLIMIT decides when set.
+		debug.SetMemoryLimit(40 << 20)
 	}
 	if fe.HTTP != "" && fe.FCGI != "" {
 		return cmdline.Usagef("give --http or --fcgi, not both")
