@@ -41,21 +41,29 @@ func readParams(t *testing.T) params {
 		}
 		p.duration = d
 	}
-	for name, dst := range map[string]*float64{"LOAD_RATE": &p.rate, "LOAD_NOTIFY_RATE": &p.notifyRate} {
-		if v := os.Getenv(name); v != "" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f <= 0 {
-				t.Fatalf("%s: %q is not a positive number", name, v)
-			}
-			*dst = f
-		}
-	}
+	p.rate = positiveEnv(t, "LOAD_RATE", p.rate)
+	p.notifyRate = positiveEnv(t, "LOAD_NOTIFY_RATE", p.notifyRate)
 	p.window = min(max(p.duration/10, 10*time.Second), time.Minute)
 	if p.duration < 3*p.window {
 		t.Fatalf("LOAD_DURATION %v is too short: warm-up, a first and a last window of %v do not fit", p.duration, p.window)
 	}
 	p.every = min(5*time.Second, p.window/5)
 	return p
+}
+
+// positiveEnv is the positive number the environment variable name holds, or def
+// when it is unset.
+func positiveEnv(t *testing.T, name string, def float64) float64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		t.Fatalf("%s: %q is not a positive number", name, v)
+	}
+	return f
 }
 
 func TestLoad(t *testing.T) {

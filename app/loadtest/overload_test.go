@@ -41,14 +41,7 @@ func TestOverload(t *testing.T) {
 		}
 		step = d
 	}
-	notifyRate := 500.0
-	if v := os.Getenv("LOAD_NOTIFY_RATE"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			t.Fatalf("LOAD_NOTIFY_RATE: %q is not a positive number", v)
-		}
-		notifyRate = f
-	}
+	notifyRate := positiveEnv(t, "LOAD_NOTIFY_RATE", 500)
 	fromClouds := make(chan message, 4096)
 	var dropped atomic.Int64
 	e := newEnv(t, cloudEvent(fromClouds, &dropped))
@@ -65,16 +58,9 @@ func TestOverload(t *testing.T) {
 
 	var rows []phase
 	sustained := 0.0
-	start := 50.0
-	if v := os.Getenv("LOAD_SUSTAINED"); v != "" {
-		// The rate to overload by multiples of, for runs that compare: one phase at
-		// it, and no search.
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			t.Fatalf("LOAD_SUSTAINED: %q is not a positive number", v)
-		}
-		start = f
-	}
+	// LOAD_SUSTAINED: the rate to overload by multiples of, for runs that compare:
+	// one phase at it, and no search.
+	start := positiveEnv(t, "LOAD_SUSTAINED", 50)
 	for rate := start; rate <= 6400; rate *= 2 {
 		ph := runPhase(e, l, fmt.Sprintf("find: %.0f/s", rate), rate, step)
 		rows = append(rows, ph)
