@@ -34,16 +34,17 @@ const shedLogEvery = 10 * time.Second
 
 // Limiter admits at most max calls at once, and lets at most max more wait.
 type Limiter struct {
-	slots   chan struct{}
-	waiting atomic.Int64
-	wait    time.Duration
+	slots chan struct{}
+	wait  time.Duration
 	// Shed counts the calls refused.
 	Shed atomic.Int64
 
 	// now is the clock busySince is read with.
 	now func() time.Time
 	mu  sync.Mutex
-	// busySince is when calls began to wait without a break (zero: none waits).
+	// waiting counts the calls waiting for a slot; busySince is when they began
+	// to wait without a break.
+	waiting   int
 	busySince time.Time
 
 	logger *slog.Logger
@@ -64,6 +65,13 @@ func New(max int, wait time.Duration, logger *slog.Logger) *Limiter {
 
 // Active is the number of calls being served.
 func (l *Limiter) Active() int { return len(l.slots) }
+
+// Waiting is the number of calls waiting for a slot.
+func (l *Limiter) Waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waiting
+}
 
 // Middleware admits calls to next. The health check is never held back: a load
 // balancer must tell a busy worker from a dead one.
@@ -121,12 +129,12 @@ func (l *Limiter) enter(r *http.Request) bool {
 	default:
 	}
 	l.mu.Lock()
-	if l.waiting.Load() >= int64(cap(l.slots)) {
+	if l.waiting >= cap(l.slots) {
 		l.mu.Unlock()
 		return false
 	}
 	now := l.now()
-	if l.waiting.Add(1) == 1 {
+	if l.waiting++; l.waiting == 1 {
 		l.busySince = now
 	}
 	wait := l.wait
@@ -136,7 +144,7 @@ func (l *Limiter) enter(r *http.Request) bool {
 	l.mu.Unlock()
 	defer func() {
 		l.mu.Lock()
-		l.waiting.Add(-1)
+		l.waiting--
 		l.mu.Unlock()
 	}()
 	t := time.NewTimer(wait)

@@ -36,8 +36,8 @@ func call(h http.Handler, path string) *httptest.ResponseRecorder {
 }
 
 // untilWaiting spins until n calls wait for a slot.
-func untilWaiting(l *Limiter, n int64) {
-	for l.waiting.Load() != n {
+func untilWaiting(l *Limiter, n int) {
+	for l.Waiting() != n {
 		runtime.Gosched()
 	}
 }
@@ -78,8 +78,8 @@ func TestAFullWorkerShedsWithA503AndRetryAfter(t *testing.T) {
 			t.Fatalf("an admitted call got %d", code)
 		}
 	}
-	if l.Active() != 0 || l.waiting.Load() != 0 {
-		t.Fatalf("%d active, %d waiting after all calls ended", l.Active(), l.waiting.Load())
+	if l.Active() != 0 || l.Waiting() != 0 {
+		t.Fatalf("%d active, %d waiting after all calls ended", l.Active(), l.Waiting())
 	}
 }
 
