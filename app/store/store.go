@@ -168,9 +168,10 @@ const columns = `id, resource_type, resource_id, resource_sp, project_id, create
 
 // Find returns the mapping of one resource, or ErrNotFound.
 func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapping, error) {
+	id := NormalizeID(resourceID)
 	var gen uint64
 	if s.cache != nil {
-		m, ok, g := s.cache.get(resourceType, NormalizeID(resourceID))
+		m, ok, g := s.cache.get(resourceType, id)
 		if ok {
 			return m, nil
 		}
@@ -179,9 +180,9 @@ func (s *Store) Find(ctx context.Context, resourceType, resourceID string) (Mapp
 	var m Mapping
 	var err error
 	if stmt := s.findStmt(ctx); stmt != nil {
-		err = stmt.GetContext(ctx, &m, resourceType, NormalizeID(resourceID))
+		err = stmt.GetContext(ctx, &m, resourceType, id)
 	} else {
-		err = s.db.GetContext(ctx, &m, s.db.Rebind(findSQL), resourceType, NormalizeID(resourceID))
+		err = s.db.GetContext(ctx, &m, s.db.Rebind(findSQL), resourceType, id)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mapping{}, ErrNotFound
