@@ -36,8 +36,11 @@ type h1 struct {
 	idleTimeout time.Duration
 
 	mu   sync.Mutex
-	idle map[string][]*h1Conn
+	idle map[poolKey][]*h1Conn
 }
+
+// poolKey is where a connection goes: the scheme, and the server's host:port.
+type poolKey struct{ scheme, addr string }
 
 // h1Conn is one connection to a server, with what reads and writes it.
 type h1Conn struct {
@@ -46,7 +49,7 @@ type h1Conn struct {
 	in    *capped
 	br    *bufio.Reader
 	bw    *bufio.Writer
-	key   string    // scheme://host:port
+	key   poolKey
 	since time.Time // when it went idle
 }
 
@@ -69,14 +72,14 @@ func newH1(fallback *http.Transport, tlsConfig *tls.Config, connect, response ti
 	c.NextProtos = []string{"http/1.1"}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	return &h1{fallback: fallback, dialer: dialer, tlsConfig: c, connect: connect, response: response,
-		maxIdle: fallback.MaxIdleConnsPerHost, idleTimeout: fallback.IdleConnTimeout, idle: map[string][]*h1Conn{}}
+		maxIdle: fallback.MaxIdleConnsPerHost, idleTimeout: fallback.IdleConnTimeout, idle: map[poolKey][]*h1Conn{}}
 }
 
 // CloseIdleConnections closes every idle connection, of both paths.
 func (t *h1) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = map[string][]*h1Conn{}
+	t.idle = map[poolKey][]*h1Conn{}
 	t.mu.Unlock()
 	for _, conns := range idle {
 		for _, c := range conns {
@@ -93,7 +96,7 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := checkHead(req); err != nil {
 		return nil, err
 	}
-	key := req.URL.Scheme + "://" + hostPort(req.URL)
+	key := poolKey{req.URL.Scheme, hostPort(req.URL)}
 	for {
 		c, reused, err := t.conn(req.Context(), key, req)
 		if err != nil {
@@ -166,18 +169,18 @@ func validValue(s string) bool {
 
 // hostPort is the address of u's server, its scheme's port when it names none.
 func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // conn gives an idle connection to key, or a new one; reused says which.
-func (t *h1) conn(ctx context.Context, key string, req *http.Request) (*h1Conn, bool, error) {
+func (t *h1) conn(ctx context.Context, key poolKey, req *http.Request) (*h1Conn, bool, error) {
 	now := time.Now()
 	t.mu.Lock()
 	for conns := t.idle[key]; len(conns) > 0; conns = t.idle[key] {
@@ -199,9 +202,8 @@ func (t *h1) conn(ctx context.Context, key string, req *http.Request) (*h1Conn, 
 	return c, false, err
 }
 
-func (t *h1) dial(ctx context.Context, key string, req *http.Request) (*h1Conn, error) {
-	addr := key[strings.Index(key, "://")+3:]
-	nc, err := t.dialer.DialContext(ctx, "tcp", addr)
+func (t *h1) dial(ctx context.Context, key poolKey, req *http.Request) (*h1Conn, error) {
+	nc, err := t.dialer.DialContext(ctx, "tcp", key.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +211,7 @@ func (t *h1) dial(ctx context.Context, key string, req *http.Request) (*h1Conn, 
 	if sc, ok := nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
 	}
-	if req.URL.Scheme == "https" {
+	if key.scheme == "https" {
 		cfg := t.tlsConfig
 		if cfg.ServerName == "" {
 			cfg = cfg.Clone()
