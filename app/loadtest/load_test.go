@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -68,33 +67,19 @@ func positiveEnv(t *testing.T, name string, def float64) float64 {
 
 func TestLoad(t *testing.T) {
 	p := readParams(t)
-	fromClouds := make(chan message, 4096)
-	var dropped atomic.Int64
-	e := newEnv(t, cloudEvent(fromClouds, &dropped))
-	l := newLedger()
-	for _, r := range e.seeds {
-		l.live("seed", r)
-	}
-	probes := newProber(e.db)
-	pub, err := newPublisher(e, l, probes, fromClouds, p.notifyRate)
-	if err != nil {
-		t.Fatalf("publisher: %v", err)
-	}
-	defer pub.close()
+	e, l, b := newBusEnv(t, p.notifyRate)
+	pub := b.pub
 	gen := newGenerator(e, l)
 	samp := newSampler(e)
 	t.Logf("load: %v at %.0f req/s and %.0f notifications/s; worker %s, memory windows of %v sampled every %v",
 		p.duration, p.rate, p.notifyRate, e.workerURL, p.window, p.every)
 
-	res := &results{p: p, e: e, gen: gen, pub: pub, probes: probes, dropped: &dropped}
+	res := &results{p: p, e: e, gen: gen, pub: pub, probes: b.probes, dropped: b.dropped}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	res.start = time.Now()
 	samplerDone := make(chan struct{})
 	go func() { samp.run(ctx, res.start, p.every); close(samplerDone) }()
-	proberCtx, stopProber := context.WithCancel(context.Background())
-	defer stopProber()
-	go probes.run(proberCtx)
 	pubErr := make(chan error, 1)
 	go func() { pubErr <- pub.run(res.start, p.duration, p.notifyRate) }()
 	gen.run(res.start, p.duration, p.rate)
@@ -105,13 +90,11 @@ func TestLoad(t *testing.T) {
 	<-samplerDone
 
 	res.inflightDone = gen.wait(90 * time.Second)
-	if err := pub.flushClouds(); err != nil && res.pubErr == nil {
-		res.pubErr = err
+	var flushErr error
+	flushErr, res.confirmsDone, res.drain = b.finish(e)
+	if res.pubErr == nil {
+		res.pubErr = flushErr
 	}
-	res.confirmsDone = pub.waitConfirms(30 * time.Second)
-	res.drain = waitDrain(e, pub.published, 2*time.Minute)
-	probes.wait(30 * time.Second)
-	stopProber()
 
 	// Goroutines once the load is over and the client's connections are closed.
 	gen.client.CloseIdleConnections()

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -42,19 +41,8 @@ func TestOverload(t *testing.T) {
 		step = d
 	}
 	notifyRate := positiveEnv(t, "LOAD_NOTIFY_RATE", 500)
-	fromClouds := make(chan message, 4096)
-	var dropped atomic.Int64
-	e := newEnv(t, cloudEvent(fromClouds, &dropped))
-	l := newLedger()
-	for _, r := range e.seeds {
-		l.live("seed", r)
-	}
-	probes := newProber(e.db)
-	pub, err := newPublisher(e, l, probes, fromClouds, notifyRate)
-	if err != nil {
-		t.Fatalf("publisher: %v", err)
-	}
-	defer pub.close()
+	e, l, b := newBusEnv(t, notifyRate)
+	pub := b.pub
 
 	var rows []phase
 	sustained := 0.0
@@ -80,9 +68,6 @@ func TestOverload(t *testing.T) {
 	unloaded := rows[0].p99
 	// The clouds keep notifying through the overload and the recovery: the
 	// ingester shares the machine with the overloaded worker and must lose nothing.
-	proberCtx, stopProber := context.WithCancel(context.Background())
-	defer stopProber()
-	go probes.run(proberCtx)
 	pubErr := make(chan error, 1)
 	go func() {
 		pubErr <- pub.run(time.Now(), time.Duration(len(factors))*step+5*time.Second, notifyRate)
@@ -97,14 +82,11 @@ func TestOverload(t *testing.T) {
 	rows = append(rows, recovery)
 	printPhases(rows, sustained)
 
-	err = <-pubErr
-	if ferr := pub.flushClouds(); err == nil {
-		err = ferr
+	err := <-pubErr
+	flushErr, confirmed, d := b.finish(e)
+	if err == nil {
+		err = flushErr
 	}
-	confirmed := pub.waitConfirms(30 * time.Second)
-	d := waitDrain(e, pub.published, 2*time.Minute)
-	probes.wait(30 * time.Second)
-	stopProber()
 	fmt.Printf("notifications during the overload: %d published (%.0f/s), %d handled by the ingester, %d requeued, "+
 		"queues empty after %v: %v\n", pub.published, notifyRate, int(d.handled), int(d.requeued), d.took.Round(time.Millisecond), d.ok)
 	switch {
@@ -114,8 +96,8 @@ func TestOverload(t *testing.T) {
 		t.Errorf("RabbitMQ did not confirm every notification")
 	case !d.ok:
 		t.Errorf("the ingester did not handle every notification: %d of %d, queues %v, %v", int(d.handled), pub.published, d.depth, d.lastErr)
-	case dropped.Load() > 0:
-		t.Errorf("%d of the clouds' own notifications were dropped by the test itself", dropped.Load())
+	case b.dropped.Load() > 0:
+		t.Errorf("%d of the clouds' own notifications were dropped by the test itself", b.dropped.Load())
 	}
 
 	// A worker that stops writes the mappings it still has in hand first: the

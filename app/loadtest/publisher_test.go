@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -398,4 +399,49 @@ func (p *prober) wait(timeout time.Duration) {
 	for p.outstanding() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // the prober's own polling does the work
 	}
+}
+
+// bus is a run's notifications: the publisher, the probes timing rows' arrival,
+// and what the stand-ins' own notifiers dropped.
+type bus struct {
+	pub        *publisher
+	probes     *prober
+	dropped    *atomic.Int64
+	stopProber context.CancelFunc
+}
+
+// newBusEnv starts the env with the stand-ins' notifiers feeding a publisher of
+// rate notifications a second, the ledger holding the seeds, and the probes running.
+func newBusEnv(t *testing.T, rate float64) (*env, *ledger, *bus) {
+	t.Helper()
+	fromClouds := make(chan message, 4096)
+	b := &bus{dropped: new(atomic.Int64)}
+	e := newEnv(t, cloudEvent(fromClouds, b.dropped))
+	l := newLedger()
+	for _, r := range e.seeds {
+		l.live("seed", r)
+	}
+	b.probes = newProber(e.db)
+	pub, err := newPublisher(e, l, b.probes, fromClouds, rate)
+	if err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	t.Cleanup(pub.close)
+	b.pub = pub
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	b.stopProber = stop
+	go b.probes.run(ctx)
+	return e, l, b
+}
+
+// finish publishes what the notifiers still hold, waits for RabbitMQ's confirms
+// and for the ingester to empty the queues, then for the last probes.
+func (b *bus) finish(e *env) (flushErr error, confirmed bool, d drain) {
+	flushErr = b.pub.flushClouds()
+	confirmed = b.pub.waitConfirms(30 * time.Second)
+	d = waitDrain(e, b.pub.published, 2*time.Minute)
+	b.probes.wait(30 * time.Second)
+	b.stopProber()
+	return flushErr, confirmed, d
 }
