@@ -166,7 +166,10 @@ func TestRig(t *testing.T) {
 	rows = append(rows,
 		atLeast(fmt.Sprintf("%d MiB download: mixmatch / direct", size>>20), downMM, downDirect, 0.8),
 		atLeast(fmt.Sprintf("%d MiB chunked upload: mixmatch / direct", size>>20), upMM, upDirect, 0.8))
-	rss := peakRSS(t, worker.cmd.Process.Pid)
+	rss, err := bintest.PeakRSS(worker.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rssOK := rss < 32<<20
 	rows = append(rows, row{what: "worker peak RSS (VmHWM) after all of the above", value: fmt.Sprintf("%.1f MiB", float64(rss)/(1<<20)),
 		target: "< 32 MiB", ok: &rssOK})
@@ -427,21 +430,9 @@ func median(d []time.Duration) time.Duration {
 func newConnLatency(t *testing.T, u string, n int) time.Duration {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	took := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		req.Header.Set("X-Auth-Token", userToken)
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		took = append(took, time.Since(start))
-		if resp.StatusCode != 200 {
-			t.Fatalf("%s: %d", u, resp.StatusCode)
-		}
+	took, err := bintest.TimeGets(client, u, userToken, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return median(took)
 }
@@ -486,21 +477,4 @@ func upload(t *testing.T, u string, size int64) float64 {
 		t.Fatalf("upload to %s: %d %s", u, resp.StatusCode, body)
 	}
 	return float64(size) / took.Seconds()
-}
-
-// peakRSS is a process's VmHWM, in bytes.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatalf("no VmHWM for %d", pid)
-	return 0
 }

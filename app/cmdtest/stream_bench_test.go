@@ -1,13 +1,10 @@
 package cmdtest
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"mixmatch/app/bintest"
@@ -52,15 +49,10 @@ func BenchmarkStreamingRSS(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	rss, err := bintest.PeakRSS(cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			b.ReportMetric(float64(kb)/1024, "MiB-peak-RSS")
-		}
-	}
+	b.ReportMetric(float64(rss)/(1<<20), "MiB-peak-RSS")
 	b.ReportMetric(float64(2*size)/(1<<20)/b.Elapsed().Seconds()*float64(b.N), "MiB/s")
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"mixmatch/app/bintest"
 	"mixmatch/app/fakecloud"
 	"mixmatch/app/store"
 )
@@ -23,21 +24,11 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 func timeGets(b *testing.B, url string, n int) []time.Duration {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	out := make([]time.Duration, 0, n)
-	for i := 0; i < n; i++ {
-		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("X-Auth-Token", localToken)
-		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		out = append(out, time.Since(start))
+	took, err := bintest.TimeGets(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, url, localToken, n)
+	if err != nil {
+		b.Fatal(err)
 	}
-	return out
+	return took
 }
 
 // BenchmarkMappedGET: the latency mixmatch adds to a GET of a mapped resource, over
