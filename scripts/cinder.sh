@@ -126,7 +126,7 @@ all_alive() {
 settled() { ready || ! all_alive; }
 until_ready 90 settled || true
 if ! ready; then
-	log "cinder did not become ready at $url; see $dir/*.log and *.out"
+	log "cinder did not become ready at $url; see $dir/*.log and $dir/*.out"
 	stop
 	exit 1
 fi

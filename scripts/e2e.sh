@@ -34,7 +34,12 @@ check() {
 	if "$2"; then ok "$1"; else nok "$1" "${why:-failed}"; fi
 }
 
-scripts/federation.sh start "$work/fed" >/dev/null
+if scripts/federation.sh start "$work/fed" 2>"$work/federation-start.err" >/dev/null; then
+	cat "$work/federation-start.err" >&2
+else
+	explain_failure "$work/federation-start.err"
+	exit 1
+fi
 started=$SECONDS
 # shellcheck disable=SC1091
 . "$work/fed/env"

@@ -76,7 +76,7 @@ mark=.mixmatch-federation
 fresh_dir "$dir" "$mark"
 dir=$(cd "$dir" && pwd)
 mkdir -p "$dir/remote1"
-trap 'log "start-up failed; stopping what started"; stop' ERR
+trap 'log "start-up failed at line $LINENO ($BASH_COMMAND); stopping what started"; stop' ERR
 
 scripts/test-services.sh
 command -v openstack >/dev/null || apt_install --no-install-recommends python3-openstackclient

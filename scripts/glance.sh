@@ -86,5 +86,5 @@ url="http://127.0.0.1:$port"
 # Settled once it answers, or early once glance-api has died.
 glance_settled() { curl -s -o /dev/null "$url/versions" || ! kill -0 "$(cat "$dir/glance.pid")"; }
 until_ready 60 glance_settled || true
-curl -s -o /dev/null "$url/versions" || { log "glance-api did not start; see $dir/glance-api.out and .log"; stop; exit 1; }
+curl -s -o /dev/null "$url/versions" || { log "glance-api did not start; see $dir/glance-api.out and $dir/glance-api.log"; stop; exit 1; }
 echo "GLANCE_URL=$url" | tee "$dir/env"

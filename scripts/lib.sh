@@ -5,10 +5,59 @@
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 
-# free_port: a TCP port on loopback that nothing listens on now. The kernel picks it,
-# so two scripts running side by side do not pick the same one.
+# free_port: a TCP port on loopback that nothing listens on now, for a server about to
+# start. Taken below the kernel's ephemeral range (ip_local_port_range), where no
+# outgoing connection is given a local port: from that range, a port found free could
+# be some client's by the time the server binds it (EADDRINUSE). Each port handed out
+# is claimed with a directory in /tmp for an hour, so that scripts starting servers
+# side by side never get the same one.
 free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	/usr/bin/python3 - <<'PY'
+import os, random, socket, time
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+claims = "/tmp/mixmatch-ports-%d" % os.getuid()
+os.makedirs(claims, exist_ok=True)
+for _ in range(2000):
+    port = random.randrange(10000, low) if low > 11000 else random.randrange(low, 65536)
+    claim = os.path.join(claims, str(port))
+    try:
+        if time.time() - os.stat(claim).st_mtime > 3600:
+            os.rmdir(claim)
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkdir(claim)
+    except FileExistsError:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("free_port: no free port found below %d" % low)
+PY
+}
+
+# explain_failure FILE: the end of FILE, the output of a start-up that failed, and the
+# end of each log it names ("...; see LOG"), on standard error: CI keeps what the run
+# printed, not the files.
+explain_failure() {
+	local f
+	log "the end of $1:"
+	tail -n 40 "$1" >&2
+	# A named log may be a pattern: "see DIR/*.log".
+	grep 'see /' "$1" | grep -oE '/[^ ;,]+' | sed 's/[.:)]*$//' | sort -u | while read -r f; do
+		compgen -G "$f" || true
+	done | while read -r f; do
+		[ -f "$f" ] && [ "$f" != "$1" ] || continue
+		log "the end of $f:"
+		tail -n 40 "$f" >&2
+	done
 }
 
 # until_ready SECONDS CMD...: polls a probe every 0.1 s until it succeeds, for at most

@@ -268,7 +268,7 @@ node_known() { api "$placement_url/resource_providers" | grep -q '"uuid"'; }
 settled() { { compute_up && node_known; } || ! all_alive; }
 until_ready 120 settled || true
 if ! compute_up || ! node_known; then
-	log "nova-compute did not come up at $url; see $dir/nova-*.log and *.out"
+	log "nova-compute did not come up at $url; see $dir/nova-*.log and $dir/*.out"
 	stop
 	exit 1
 fi

@@ -206,7 +206,7 @@ shibd -f -c "$dir/shibboleth2.xml" -p "$dir/shibd.pid" -w 30 -u www-data -g www-
 	{ log "shibd did not start; see $dir/shibd.out and $dir/shibd.log"; stop; exit 1; }
 apache2 -f "$dir/httpd.conf" -k start ||
 	{ log "apache2 did not start; see $dir/apache-error.log"; stop; exit 1; }
-until_ready 30 curl -sf "$url" || { log "keystone did not answer on $url; see $dir/apache-error.log and keystone.log"; stop; exit 1; }
+until_ready 30 curl -sf "$url" || { log "keystone did not answer on $url; see $dir/apache-error.log and $dir/keystone.log"; stop; exit 1; }
 
 # The federation objects, and this cloud's own user, through the API as the admin.
 if ! /usr/bin/python3 - "$url" "$admin_password" "$demo_password" "$idp_id" "$idp_entity_id" >"$dir/objects.env" <<'EOF'; then

@@ -51,7 +51,7 @@ trap 'exit 143' TERM
 start=$SECONDS
 log "starting a federation in $work/fed"
 scripts/federation.sh start "$work/fed" >"$out/federation-start.out" 2>&1 ||
-	{ log "the federation did not start; see $out/federation-start.out"; exit 1; }
+	{ log "the federation did not start; see $out/federation-start.out"; explain_failure "$out/federation-start.out"; exit 1; }
 # shellcheck disable=SC1091
 . "$work/fed/env"
 export OS_AUTH_URL=$KEYSTONE_URL OS_USERNAME=admin OS_PASSWORD=$KEYSTONE_ADMIN_PASSWORD OS_PROJECT_NAME=admin \
