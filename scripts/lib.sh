@@ -74,23 +74,28 @@ until_ready() {
 }
 
 # apt_install [APT-GET OPTION...] PACKAGE...: installs Debian packages, as root only.
-# apt-get update runs once per run of a make target: the scripts call one another,
-# and the mark is in the environment they share.
+# The scripts that start a federation's services side by side install side by side
+# on a fresh machine, and apt-get update takes the lists' lock without waiting for
+# it ("Could not get lock /var/lib/apt/lists/lock"): they take turns on a lock of
+# their own. apt-get update runs at most once an hour, whoever asks.
 apt_install() {
-	local arg packages=()
+	local arg packages=() fd stamp=/tmp/mixmatch-apt-updated
 	for arg; do [[ $arg == -* ]] || packages+=("$arg"); done
 	if [ "$(id -u)" != 0 ]; then
 		log "${packages[*]} missing and this is not root: install it with apt-get and run again"
 		exit 1
 	fi
-	# Other worktrees on the same machine may be installing at the same moment.
+	exec {fd}>>/tmp/mixmatch-apt.lock
+	flock "$fd"
+	# dpkg's lock: apt run by something else than these scripts.
 	local lock=(-o DPkg::Lock::Timeout=600)
-	if [ -z "${MIXMATCH_APT_UPDATED:-}" ]; then
+	if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
 		apt-get "${lock[@]}" update -qq
-		export MIXMATCH_APT_UPDATED=1
+		touch "$stamp"
 	fi
 	log "installing ${packages[*]} (apt-get)"
 	DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq "$@" >/dev/null
+	exec {fd}>&-
 }
 
 # sqlite_wal FILE: WAL, so that a request reading does not lock out one writing
