@@ -32,20 +32,34 @@ const (
 // per shed call cost more than its 503 and flooded the log under overload.
 const shedLogEvery = 10 * time.Second
 
-// Limiter admits at most max calls at once, and lets at most max more wait.
+// Limiter admits at most max calls at once, at most limit of them young (see
+// Govern), and lets at most limit more wait: limit is max_active_requests unless
+// the worker's CPU is the bottleneck, and a queue longer than the calls served at
+// once only adds its wait to each.
 type Limiter struct {
-	slots chan struct{}
-	wait  time.Duration
+	max  int
+	wait time.Duration
 	// Shed counts the calls refused.
 	Shed atomic.Int64
 
 	// now is the clock busySince is read with.
 	now func() time.Time
 	mu  sync.Mutex
-	// waiting counts the calls waiting for a slot; busySince is when they began
-	// to wait without a break.
-	waiting   int
+	// active counts the calls holding a slot; queue is the calls waiting for one,
+	// first come first served, and busySince is when they began to wait without
+	// a break.
+	active    int
+	queue     []*waiter
 	busySince time.Time
+	// young[i] counts the calls still running that were admitted in the interval
+	// numbered i modulo youngIntervals, and youngSum all of them; interval is the
+	// number of the current one.
+	limit    int
+	young    [youngIntervals]int
+	youngSum int
+	interval uint64
+	// busiest is the most young calls at once in the current interval.
+	busiest int
 
 	logger *slog.Logger
 	// loggedAt is when the last summary line was written (unix ns); logged is
@@ -54,23 +68,42 @@ type Limiter struct {
 	logged   atomic.Int64
 }
 
+// waiter is a call waiting for a slot: ready is closed when it is given one,
+// in the interval numbered admitted.
+type waiter struct {
+	ready    chan struct{}
+	granted  bool
+	admitted uint64
+}
+
 // New is a Limiter of max calls, each waiting at most wait for a slot; nil (no
 // bound) when max is 0. Shed calls are summed up on logger.
 func New(max int, wait time.Duration, logger *slog.Logger) *Limiter {
 	if max <= 0 {
 		return nil
 	}
-	return &Limiter{slots: make(chan struct{}, max), wait: wait, now: time.Now, logger: logger}
+	return &Limiter{max: max, limit: max, wait: wait, now: time.Now, logger: logger}
 }
 
 // Active is the number of calls being served.
-func (l *Limiter) Active() int { return len(l.slots) }
+func (l *Limiter) Active() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active
+}
 
 // Waiting is the number of calls waiting for a slot.
 func (l *Limiter) Waiting() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.waiting
+	return len(l.queue)
+}
+
+// Limit is the number of calls served at once, at most max_active_requests.
+func (l *Limiter) Limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.limit
 }
 
 // Middleware admits calls to next. The health check is never held back: a load
@@ -84,17 +117,18 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !l.enter(r) {
+		admitted, ok := l.enter(r)
+		if !ok {
 			l.Shed.Add(1)
 			reqlog.Quiet(r.Context())
 			l.summarize()
 			w.Header().Set("Retry-After", "1")
 			apierr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf(
 				"mixmatch is serving as many calls as it may at once (max_active_requests = %d); try again in a second",
-				cap(l.slots)))
+				l.max))
 			return
 		}
-		defer func() { <-l.slots }()
+		defer l.leave(admitted)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -112,7 +146,7 @@ func (l *Limiter) summarize() {
 	if l.logger == nil {
 		return
 	}
-	attrs := []any{"shed", shed, "max_active_requests", cap(l.slots)}
+	attrs := []any{"shed", shed, "max_active_requests", l.max, "limit", l.Limit()}
 	if last != 0 {
 		attrs = append(attrs, "since", time.Unix(0, last).UTC().Format(time.RFC3339))
 	}
@@ -120,41 +154,92 @@ func (l *Limiter) summarize() {
 		shedLogEvery.String(), attrs...)
 }
 
-// enter takes a slot, waiting at most l.wait and only while fewer than the number
-// of slots wait too; false when it got none.
-func (l *Limiter) enter(r *http.Request) bool {
-	select {
-	case l.slots <- struct{}{}:
-		return true
-	default:
-	}
+// enter takes a slot, waiting at most l.wait and only while fewer wait than the
+// limit; false when it got none. admitted numbers the interval it got it in.
+func (l *Limiter) enter(r *http.Request) (admitted uint64, ok bool) {
 	l.mu.Lock()
-	if l.waiting >= cap(l.slots) {
+	if len(l.queue) == 0 && l.free() {
+		admitted = l.admit()
 		l.mu.Unlock()
-		return false
+		return admitted, true
+	}
+	if len(l.queue) >= l.limit {
+		l.mu.Unlock()
+		return 0, false
 	}
 	now := l.now()
-	if l.waiting++; l.waiting == 1 {
+	if len(l.queue) == 0 {
 		l.busySince = now
 	}
 	wait := l.wait
 	if now.Sub(l.busySince) > busyInterval {
 		wait = min(wait, overloadWait)
 	}
+	me := &waiter{ready: make(chan struct{})}
+	l.queue = append(l.queue, me)
 	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.waiting--
-		l.mu.Unlock()
-	}()
+
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case l.slots <- struct{}{}:
-		return true
+	case <-me.ready:
+		return me.admitted, true
 	case <-t.C:
-		return false
 	case <-r.Context().Done():
-		return false
+	}
+	return me.admitted, l.giveUp(me)
+}
+
+// free is whether one more call may be admitted; l.mu is held.
+func (l *Limiter) free() bool { return l.active < l.max && l.youngSum < l.limit }
+
+// admit counts a call in; l.mu is held.
+func (l *Limiter) admit() uint64 {
+	l.active++
+	l.young[l.interval%youngIntervals]++
+	l.youngSum++
+	l.busiest = max(l.busiest, l.youngSum)
+	return l.interval
+}
+
+// giveUp takes a waiter whose wait ended out of the queue; true when it was given
+// a slot meanwhile, which is then its own to free.
+func (l *Limiter) giveUp(me *waiter) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if me.granted {
+		return true
+	}
+	for i, w := range l.queue {
+		if w == me {
+			l.queue = append(l.queue[:i], l.queue[i+1:]...)
+			break
+		}
+	}
+	return false
+}
+
+// leave frees the slot of a call admitted in the interval numbered admitted, and
+// gives it to the call waiting longest.
+func (l *Limiter) leave(admitted uint64) {
+	l.mu.Lock()
+	l.active--
+	if l.interval-admitted < youngIntervals {
+		l.young[admitted%youngIntervals]--
+		l.youngSum--
+	}
+	l.admitWaiting()
+	l.mu.Unlock()
+}
+
+// admitWaiting gives the free slots to the calls waiting longest; l.mu is held.
+func (l *Limiter) admitWaiting() {
+	for len(l.queue) > 0 && l.free() {
+		w := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		w.admitted = l.admit()
+		w.granted = true
+		close(w.ready)
 	}
 }

@@ -5,6 +5,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -157,10 +158,13 @@ type phase struct {
 	noAnswer, other5xx int
 	p99, slowest       time.Duration
 	peakRSS, peakFDs   int64
+	// lowestLimit is the lowest admission limit the worker's metrics showed.
+	lowestLimit int
 }
 
 // runPhase sends rate calls a second for d, waits for every answer, and reads the
-// worker's RSS and open descriptors every 100 ms meanwhile.
+// worker's RSS and open descriptors every 100 ms meanwhile, and its admission
+// limit every 500 ms.
 func runPhase(e *env, l *ledger, name string, rate float64, d time.Duration) phase {
 	g := newGenerator(e, l)
 	g.client.Timeout = 10 * time.Second
@@ -172,7 +176,15 @@ func runPhase(e *env, l *ledger, name string, rate float64, d time.Duration) pha
 		defer wg.Done()
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		for {
+		metrics := &http.Client{Timeout: time.Second}
+		for i := 0; ; i++ {
+			if i%5 == 0 {
+				if m, err := scrape(metrics, e.workerMetrics); err == nil {
+					if v, ok := m["mixmatch_admission_limit"]; ok && (ph.lowestLimit == 0 || int(v) < ph.lowestLimit) {
+						ph.lowestLimit = int(v)
+					}
+				}
+			}
 			if st, err := procStatus(e.worker.pid(), "VmRSS"); err == nil {
 				ph.peakRSS = max(ph.peakRSS, st["VmRSS"])
 			}
@@ -217,14 +229,15 @@ func runPhase(e *env, l *ledger, name string, rate float64, d time.Duration) pha
 
 func printPhases(rows []phase, sustained float64) {
 	fmt.Printf("\nsustained rate: %.0f calls/s (the highest with served p99 < 100 ms)\n", sustained)
-	fmt.Printf("%-28s %8s %8s %8s %7s %9s %9s %9s %10s %6s\n",
-		"phase", "sent", "served", "shed", "shed %", "no answer", "p99", "slowest", "peak RSS", "fds")
+	fmt.Printf("%-28s %8s %8s %8s %7s %9s %9s %9s %10s %6s %6s\n",
+		"phase", "sent", "served", "shed", "shed %", "no answer", "p99", "slowest", "peak RSS", "fds", "limit")
 	for _, p := range rows {
 		share := 0.0
 		if p.sent > 0 {
 			share = 100 * float64(p.shed) / float64(p.sent)
 		}
-		fmt.Printf("%-28s %8d %8d %8d %6.1f%% %9d %9s %9s %7.1f MiB %6d\n", p.name, p.sent, p.served, p.shed, share,
-			p.noAnswer, p.p99.Round(100*time.Microsecond), p.slowest.Round(time.Millisecond), float64(p.peakRSS)/1024, p.peakFDs)
+		fmt.Printf("%-28s %8d %8d %8d %6.1f%% %9d %9s %9s %7.1f MiB %6d %6d\n", p.name, p.sent, p.served, p.shed, share,
+			p.noAnswer, p.p99.Round(100*time.Microsecond), p.slowest.Round(time.Millisecond), float64(p.peakRSS)/1024, p.peakFDs,
+			p.lowestLimit)
 	}
 }

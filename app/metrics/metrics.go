@@ -84,6 +84,11 @@ func (s *Set) CounterFunc(name, help string, labels prometheus.Labels, read func
 	s.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, read))
 }
 
+// GaugeFunc registers a gauge read from elsewhere at scrape time.
+func (s *Set) GaugeFunc(name, help string, read func() float64) {
+	s.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read))
+}
+
 // Handler serves the metrics in the Prometheus text format.
 func (s *Set) Handler() http.Handler {
 	return promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})

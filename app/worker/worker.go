@@ -106,6 +106,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if admit != nil {
 		m.CounterFunc("mixmatch_requests_shed_total", "Calls refused with a 503: max_active_requests were being served.", nil,
 			func() float64 { return float64(admit.Shed.Load()) })
+		m.GaugeFunc("mixmatch_admission_limit", "Calls served at once now: max_active_requests, lower while the CPU is the bottleneck.",
+			func() float64 { return float64(admit.Limit()) })
+		go admit.Govern(ctx)
 	}
 	handler := reqlog.Middleware(logger, m.Request, admit.Middleware(serve.LimitHeaders(cfg.MaxRequestHeaderSize, api.NewRouter(cfg, prox,
 		health.Summary(s), extend.Deps{Local: local, Tokens: exchanger, Clients: clients, Logger: logger}))))
