@@ -158,21 +158,28 @@ func TestRig(t *testing.T) {
 		row{what: "first call to a remote SP (validation, ECP, rescope; median of 50)", value: fmt.Sprintf("%.2f ms", float64(first)/1e6)},
 		row{what: "the same user's next call there (median of 50)", value: fmt.Sprintf("%.2f ms", float64(next)/1e6)})
 
-	size := streamSize()
-	downDirect := download(t, backend+path+"/file", size)
-	downMM := download(t, worker.url+"/image"+path+"/file", size)
-	upDirect := upload(t, backend+path+"/file", size)
-	upMM := upload(t, worker.url+"/image"+path+"/file", size)
-	rows = append(rows,
-		atLeast(fmt.Sprintf("%d MiB download: mixmatch / direct", size>>20), downMM, downDirect, 0.8),
-		atLeast(fmt.Sprintf("%d MiB chunked upload: mixmatch / direct", size>>20), upMM, upDirect, 0.8))
 	rss, err := bintest.PeakRSS(worker.cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rows = append(rows, row{what: "worker peak RSS (VmHWM) after the runs above", value: mib(rss)})
+
+	// The streaming target bounds the memory a stream costs, so the streams go
+	// through a worker of their own: the one above holds what 64 connections left.
+	streamer := startWorker(t, bin, conf, filepath.Join(dir, "worker-stream.log"), "--http", "127.0.0.1:0")
+	size := streamSize()
+	downDirect := download(t, backend+path+"/file", size)
+	downMM := download(t, streamer.url+"/image"+path+"/file", size)
+	upDirect := upload(t, backend+path+"/file", size)
+	upMM := upload(t, streamer.url+"/image"+path+"/file", size)
+	rows = append(rows,
+		atLeast(fmt.Sprintf("%d MiB download: mixmatch / direct", size>>20), downMM, downDirect, 0.8),
+		atLeast(fmt.Sprintf("%d MiB chunked upload: mixmatch / direct", size>>20), upMM, upDirect, 0.8))
+	if rss, err = bintest.PeakRSS(streamer.cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
 	rssOK := rss < 32<<20
-	rows = append(rows, row{what: "worker peak RSS (VmHWM) after all of the above", value: fmt.Sprintf("%.1f MiB", float64(rss)/(1<<20)),
-		target: "< 32 MiB", ok: &rssOK})
+	rows = append(rows, row{what: "streaming worker peak RSS (VmHWM), both streams", value: mib(rss), target: "< 32 MiB", ok: &rssOK})
 
 	printTable(rows)
 }
@@ -191,6 +198,8 @@ func profile(t *testing.T) (stop func()) {
 	}
 	return func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
 }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func ratio(a, b float64) string {
 	if b == 0 {
