@@ -128,10 +128,7 @@ func TestAQueueThatNeverEmptiesWaitsLittle(t *testing.T) {
 			g := newGate()
 			h := l.Middleware(g)
 			codes := make(chan int, 4)
-			for i := 0; i < 2; i++ {
-				go func() { codes <- call(h, "/image/v2/images").Code }()
-				<-g.entered
-			}
+			hold(h, g, 2, "/image/v2/images", codes)
 			first := make(chan int, 1)
 			go func() { first <- call(h, "/image/v2/images").Code }()
 			untilWaiting(l, 1)

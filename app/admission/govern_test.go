@@ -8,6 +8,25 @@ import (
 	"time"
 )
 
+// hold starts n calls of path that enter the handler and stay there until g
+// releases them; their statuses go to codes.
+func hold(h http.Handler, g *gate, n int, path string, codes chan<- int) {
+	for i := 0; i < n; i++ {
+		go func() { codes <- call(h, path).Code }()
+		<-g.entered
+	}
+}
+
+// allServed reads n statuses from codes, each a call served.
+func allServed(t *testing.T, codes <-chan int, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if code := <-codes; code != http.StatusNoContent {
+			t.Fatalf("a call: %d", code)
+		}
+	}
+}
+
 // overloaded ends an interval in which the worker used every slot of its limit
 // and its goroutines waited long for a CPU.
 func overloaded(l *Limiter) {
@@ -24,10 +43,7 @@ func TestALightlyUsedWorkerKeepsItsLimit(t *testing.T) {
 	g := newGate()
 	h := l.Middleware(g)
 	done := make(chan int, 8)
-	for i := 0; i < 7; i++ {
-		go func() { done <- call(h, "/image/v2/images").Code }()
-		<-g.entered
-	}
+	hold(h, g, 7, "/image/v2/images", done)
 	for i := 0; i < 5; i++ {
 		l.tune(time.Second)
 	}
@@ -90,10 +106,7 @@ func TestALowerLimitHoldsCallsBackAndAHigherOneLetsThemIn(t *testing.T) {
 	g := newGate()
 	h := l.Middleware(g)
 	codes := make(chan int, 16)
-	for i := 0; i < 6; i++ {
-		go func() { codes <- call(h, "/image/v2/images").Code }()
-		<-g.entered
-	}
+	hold(h, g, 6, "/image/v2/images", codes)
 	for l.Limit() > minLimit {
 		overloaded(l)
 	}
@@ -117,11 +130,7 @@ func TestALowerLimitHoldsCallsBackAndAHigherOneLetsThemIn(t *testing.T) {
 		t.Fatalf("%d waiting, %d active once the limit is 5: want 0 and 5", l.Waiting(), l.Active())
 	}
 	close(g.release)
-	for i := 0; i < 5; i++ {
-		if code := <-codes; code != http.StatusNoContent {
-			t.Fatalf("a call: %d", code)
-		}
-	}
+	allServed(t, codes, 5)
 	if l.Active() != 0 {
 		t.Fatalf("%d active after all ended", l.Active())
 	}
@@ -137,10 +146,7 @@ func TestNoMoreWaitThanTheLimit(t *testing.T) {
 	g := newGate()
 	h := l.Middleware(g)
 	codes := make(chan int, 2*minLimit)
-	for i := 0; i < minLimit; i++ {
-		go func() { codes <- call(h, "/image/v2/images").Code }()
-		<-g.entered
-	}
+	hold(h, g, minLimit, "/image/v2/images", codes)
 	for i := 0; i < minLimit; i++ {
 		go func() { codes <- call(h, "/image/v2/images").Code }()
 		untilWaiting(l, i+1)
@@ -156,11 +162,7 @@ func TestNoMoreWaitThanTheLimit(t *testing.T) {
 		t.Fatalf("a call with %d served and %d waiting still waits", minLimit, minLimit)
 	}
 	close(g.release)
-	for i := 0; i < 2*minLimit; i++ {
-		if code := <-codes; code != http.StatusNoContent {
-			t.Fatalf("a call: %d", code)
-		}
-	}
+	allServed(t, codes, 2*minLimit)
 }
 
 // The limit bounds the calls admitted in the last second only: calls that last
@@ -174,10 +176,7 @@ func TestOnlyYoungCallsCountAgainstALoweredLimit(t *testing.T) {
 		overloaded(l)
 	}
 	codes := make(chan int, 8)
-	for i := 0; i < minLimit; i++ {
-		go func() { codes <- call(h, "/image/v2/images/x/file").Code }()
-		<-g.entered
-	}
+	hold(h, g, minLimit, "/image/v2/images/x/file", codes)
 	go func() { codes <- call(h, "/image/v2/images").Code }()
 	untilWaiting(l, 1)
 	for i := 0; i < youngIntervals-1; i++ {
@@ -200,11 +199,7 @@ func TestOnlyYoungCallsCountAgainstALoweredLimit(t *testing.T) {
 		t.Fatalf("%d waiting, %d active: max_active_requests is 6", l.Waiting(), l.Active())
 	}
 	close(g.release)
-	for i := 0; i < 7; i++ {
-		if code := <-codes; code != http.StatusNoContent {
-			t.Fatalf("a call: %d", code)
-		}
-	}
+	allServed(t, codes, 7)
 	if l.Active() != 0 || l.youngSum != 0 {
 		t.Fatalf("%d active, %d young after all ended", l.Active(), l.youngSum)
 	}
