@@ -58,8 +58,9 @@ type Limiter struct {
 	young    [youngIntervals]int
 	youngSum int
 	interval uint64
-	// busiest is the most young calls at once in the current interval.
-	busiest int
+	// busiest is the most young calls at once in the current interval; arrived
+	// and finished count the calls that came in it (shed ones too) and ended.
+	busiest, arrived, finished int
 
 	logger *slog.Logger
 	// loggedAt is when the last summary line was written (unix ns); logged is
@@ -158,6 +159,7 @@ func (l *Limiter) summarize() {
 // limit; false when it got none. admitted numbers the interval it got it in.
 func (l *Limiter) enter(r *http.Request) (admitted uint64, ok bool) {
 	l.mu.Lock()
+	l.arrived++
 	if len(l.queue) == 0 && l.free() {
 		admitted = l.admit()
 		l.mu.Unlock()
@@ -224,6 +226,7 @@ func (l *Limiter) giveUp(me *waiter) bool {
 func (l *Limiter) leave(admitted uint64) {
 	l.mu.Lock()
 	l.active--
+	l.finished++
 	if l.interval-admitted < youngIntervals {
 		l.young[admitted%youngIntervals]--
 		l.youngSum--

@@ -13,9 +13,13 @@ import (
 // while the worker's goroutines get a CPU promptly, so Govern watches the Go
 // scheduler's latency (how long a runnable goroutine waits for a CPU) and moves the
 // limit between minLimit and max_active_requests: down by a fifth in each interval
-// whose p99 passes schedTarget while the worker used at least half of it, up by
-// one in each other. The CPU a worker shares with other services may be busy for
-// their sake: a worker using few of its slots is not what to cut. (The limit also
+// whose p99 passes schedTarget while the worker used at least half of it and more
+// calls came than ended, up by an eighth in each other. The CPU a worker shares
+// with other services may be busy for their sake: a worker using few of its slots
+// is not what to cut. And clients that each wait for their answer before the next
+// call (Nova's computes, wrk's connections) bring no more than the worker serves:
+// cutting the limit under them only turned calls that waited a little into 503s.
+// (The limit also
 // bounds the calls that may wait: at twice the sustained rate, a lowered limit
 // with max_active_requests waiting behind it only moved the wait into the queue.) Unlike the calls'
 // own latency, it does not rise when an SP is slow.
@@ -59,9 +63,9 @@ func (l *Limiter) tune(p99 time.Duration) {
 	oldest := l.interval % youngIntervals
 	l.youngSum -= l.young[oldest]
 	l.young[oldest] = 0
-	busiest := l.busiest
-	l.busiest = l.youngSum
-	if p99 > schedTarget && 2*busiest >= l.limit {
+	busiest, growing := l.busiest, l.arrived > l.finished+l.finished/10
+	l.busiest, l.arrived, l.finished = l.youngSum, 0, 0
+	if p99 > schedTarget && 2*busiest >= l.limit && growing {
 		l.limit = max(min(minLimit, l.max), l.limit-max(1, l.limit/5))
 	} else {
 		l.limit = min(l.max, l.limit+max(1, l.limit/8))

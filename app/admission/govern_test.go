@@ -27,13 +27,28 @@ func allServed(t *testing.T, codes <-chan int, n int) {
 	}
 }
 
-// overloaded ends an interval in which the worker used every slot of its limit
-// and its goroutines waited long for a CPU.
+// overloaded ends an interval in which the worker used every slot of its limit,
+// calls came faster than they ended, and its goroutines waited long for a CPU.
 func overloaded(l *Limiter) {
 	l.mu.Lock()
-	l.busiest = l.limit
+	l.busiest, l.arrived, l.finished = l.limit, 200, 100
 	l.mu.Unlock()
 	l.tune(time.Second)
+}
+
+// Clients that each wait for their answer bring no more calls than the worker
+// ends: however slowly the worker's goroutines are scheduled, the limit stays.
+func TestAClosedLoopKeepsTheLimit(t *testing.T) {
+	l := New(16, time.Hour, nil)
+	for i := 0; i < 5; i++ {
+		l.mu.Lock()
+		l.busiest, l.arrived, l.finished = l.limit, 105, 100
+		l.mu.Unlock()
+		l.tune(time.Second)
+	}
+	if l.Limit() != 16 {
+		t.Fatalf("limit %d under a closed loop, want 16", l.Limit())
+	}
 }
 
 // The CPU the worker shares may be busy for other services' sake: a worker that
@@ -180,12 +195,12 @@ func TestOnlyYoungCallsCountAgainstALoweredLimit(t *testing.T) {
 	go func() { codes <- call(h, "/image/v2/images").Code }()
 	untilWaiting(l, 1)
 	for i := 0; i < youngIntervals-1; i++ {
-		l.tune(time.Second)
+		overloaded(l)
 	}
 	if l.Waiting() != 1 {
 		t.Fatalf("%d waiting while the held calls are younger than a second, want 1", l.Waiting())
 	}
-	l.tune(time.Second) // the held calls are a second old
+	overloaded(l) // the held calls are a second old
 	<-g.entered
 	go func() { codes <- call(h, "/image/v2/images").Code }()
 	<-g.entered
