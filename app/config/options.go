@@ -267,9 +267,9 @@ var groups = []group{
 			"Most calls one worker process serves at once (image data streams included). A call "+
 				"over it waits up to admission_wait for a slot, and no more calls wait than are served at "+
 				"once: the rest get a 503 with Retry-After at once. While the worker's CPU is the "+
-				"bottleneck (Go's scheduler latency p99 over 10 ms in a 100 ms interval) it admits a fifth "+
-				"fewer, down to 4 calls started in the last second, and one more again after each interval "+
-				"under it. 0: no bound. Size Apache's MaxRequestWorkers to at most the workers' sum of it "+
+				"bottleneck (in a 100 ms interval, Go's scheduler latency p99 over 20 ms, half the limit "+
+				"used, more calls coming than ending) it admits a fifth fewer, down to 4 calls started in "+
+				"the last second, and an eighth more again after each other interval. 0: no bound. Size Apache's MaxRequestWorkers to at most the workers' sum of it "+
 				"(README, Deployment).",
 			func(c *Config) *int { return &c.MaxActiveRequests }),
 		intOpt("max_connections", 1024, 0,
