@@ -12,23 +12,25 @@ import (
 // calls served took several times their unloaded p99. A slot is worth giving only
 // while the worker's goroutines get a CPU promptly, so Govern watches the Go
 // scheduler's latency (how long a runnable goroutine waits for a CPU) and moves the
-// limit between minLimit and max_active_requests: down by a fifth in each interval
+// limit between minLimit and max_active_requests: down by a fifth in an interval
 // whose p99 passes schedTarget while the worker used at least half of it and more
-// calls came than ended, up by an eighth in each other. The CPU a worker shares
-// with other services may be busy for their sake: a worker using few of its slots
-// is not what to cut. And clients that each wait for their answer before the next
-// call (Nova's computes, wrk's connections) bring no more than the worker serves:
-// cutting the limit under them only turned calls that waited a little into 503s.
-// (The limit also
-// bounds the calls that may wait: at twice the sustained rate, a lowered limit
-// with max_active_requests waiting behind it only moved the wait into the queue.) Unlike the calls'
-// own latency, it does not rise when an SP is slow.
+// calls came than ended, up by an eighth in each other.
+//   - Scheduler latency, not the calls' own: that rises when an SP is slow too,
+//     and one slow cloud would shut out the calls to the others.
+//   - Half the limit used: the CPU a worker shares with other services may be
+//     busy for their sake, and a worker using few of its slots is not the cause.
+//   - More calls coming than ending: clients that each wait for their answer
+//     before the next call (Nova's computes, wrk's connections) bring no more than
+//     the worker serves; cutting the limit under them only turned calls that
+//     waited a little into 503s.
 //
 // The limit bounds only the young calls, those admitted in the last
 // youngIntervals intervals (1 s): a call is CPU work at its start (token, lookup,
 // headers), while an image that streams for minutes or an SP slow to answer
 // waits on the network. Were they counted, a few of them would hold every slot of
-// a lowered limit and shut out all other calls.
+// a lowered limit and shut out all other calls. The limit also bounds the calls
+// that may wait: with max_active_requests waiting behind a lowered limit, the wait
+// only moved into the queue.
 const (
 	tuneEvery      = 100 * time.Millisecond
 	youngIntervals = 10
