@@ -76,7 +76,15 @@ func NewUUID() string {
 	rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
+	return Dashed(hex.EncodeToString(b))
+}
+
+// Dashed is a 32-digit hex id in the dashed form the services write ids in; any
+// other string as it is.
+func Dashed(h string) string {
+	if len(h) != 32 {
+		return h
+	}
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 

@@ -10,6 +10,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"mixmatch/app/fakecloud"
 	"mixmatch/app/store"
 )
 
@@ -143,7 +144,7 @@ func checkMappings(e *env, want map[string]expectation) (mappingCheck, error) {
 		// first) is not in the ledger, yet the row is right if the cloud it names
 		// holds that resource, in the project users create in there.
 		if cl, ok := e.clouds[r.SP]; ok && r.Project == store.NormalizeID(e.projectAt(r.SP)) &&
-			(cl.virtual != "" && isVirtualID(r.ID, cl.virtual) || cl.Has(r.Type, dashed(r.ID))) {
+			(cl.virtual != "" && isVirtualID(r.ID, cl.virtual) || cl.Has(r.Type, fakecloud.Dashed(r.ID))) {
 			c.unseen++
 			continue
 		}
@@ -151,12 +152,4 @@ func checkMappings(e *env, want map[string]expectation) (mappingCheck, error) {
 		note("%s: a row no one made (%s in %s)", k, r.SP, r.Project)
 	}
 	return c, nil
-}
-
-// dashed is a normalised id in the form clouds store ids in.
-func dashed(id string) string {
-	if len(id) != 32 {
-		return id
-	}
-	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:]
 }
