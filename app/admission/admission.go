@@ -125,8 +125,8 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			l.summarize()
 			w.Header().Set("Retry-After", "1")
 			apierr.Write(w, http.StatusServiceUnavailable, fmt.Sprintf(
-				"mixmatch is serving as many calls as it may at once (max_active_requests = %d); try again in a second",
-				l.max))
+				"mixmatch is serving as many calls as it may at once (%d now; max_active_requests = %d); try again in a second",
+				l.Limit(), l.max))
 			return
 		}
 		defer l.leave(admitted)

@@ -78,7 +78,8 @@ func TestALightlyUsedWorkerKeepsItsLimit(t *testing.T) {
 }
 
 // Intervals whose scheduler latency passes the target cut the limit to its
-// floor; good ones give it back one slot at a time, up to max_active_requests.
+// floor; good ones give an eighth of it back (at least one), up to
+// max_active_requests.
 func TestTheLimitFollowsTheSchedulerLatency(t *testing.T) {
 	l := New(64, time.Hour, nil)
 	var limits []int
