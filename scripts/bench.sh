@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # make bench: runs the Go benchmarks and prints one table, then the rig of
 # app/benchrig: the real mixmatch-fcgi, alone and behind Apache as httpd/ ships it,
-# against the backend directly, nginx and Apache's mod_proxy_http measured in the
-# same run, printed as ratios against README.rst's targets. Nothing here fails on a
+# against the backend directly, nginx, Apache's mod_proxy_http and a bare Go
+# reverse proxy (app/benchrig/bareproxy, over HTTP and behind the same Apache)
+# measured in the same run, printed as ratios against README.rst's targets. Nothing here fails on a
 # slow machine; a wrong answer fails it.
 #
 #   BENCHTIME         Go benchmark time of the store's benchmarks (1s)
 #   BENCH_DURATION    each wrk run of the rig (10s)
 #   BENCH_STREAM_MIB  the image the rig streams up and down (512)
+#   BENCH_HOLD        a file: the rig starts everything, prints each URL and the
+#                     worker's pid, and waits while the file exists, for wrk, perf
+#                     or strace by hand
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -3,9 +3,11 @@
 // Package benchrig measures mixmatch as deployed: the real mixmatch-fcgi binary,
 // alone (--http) and behind Apache's mod_proxy_fcgi with the shipped
 // httpd/mixmatch.conf, against references measured in the same run on the same
-// machine: the backend directly, nginx as a bare reverse proxy, and Apache's
-// mod_proxy_http. Absolute numbers on a shared machine mean little; the table
-// gives ratios, each against its target (README.rst, "Performance").
+// machine: the backend directly, nginx as a bare reverse proxy, Apache's
+// mod_proxy_http, and bareproxy, Go's own ReverseProxy with nothing of mixmatch
+// in it, over HTTP and behind the same Apache: what a proxy in Go can reach.
+// Absolute numbers on a shared machine mean little; the table gives ratios, each
+// against its target (README.rst, "Performance").
 //
 // It needs wrk, nginx and apache2 (scripts/bench.sh installs them) and prints the
 // table whatever the numbers; it fails only when something it measures breaks (an
@@ -13,6 +15,7 @@
 package benchrig
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -84,6 +87,9 @@ func TestRig(t *testing.T) {
 	if err := bintest.Build(bin); err != nil {
 		t.Fatal(err)
 	}
+	if out, err := exec.Command("go", "build", "-tags", "bench", "-o", filepath.Join(bin, "bareproxy"), "./bareproxy").CombinedOutput(); err != nil {
+		t.Fatalf("building bareproxy: %v\n%s", err, out)
+	}
 
 	idp := k2ktest.NewIdP()
 	t.Cleanup(idp.Close)
@@ -109,7 +115,8 @@ func TestRig(t *testing.T) {
 		os.Chmod(sock, 0o666)
 	}
 	nginx := startNginx(t, dir, backend)
-	apacheFCGI, apacheHTTP := startApache(t, dir, backend)
+	bareHTTP := startBare(t, bin, dir, backend)
+	apacheFCGI, apacheHTTP, apacheBare := startApache(t, dir, backend)
 
 	path := "/v2/images/" + imageID
 	urls := map[string]string{
@@ -118,6 +125,8 @@ func TestRig(t *testing.T) {
 		"mixmatch":    worker.url + "/image" + path,
 		"apache-http": apacheHTTP + path,
 		"apache-fcgi": apacheFCGI + "/image" + path,
+		"bare-http":   bareHTTP + "/image" + path,
+		"bare-fcgi":   apacheBare + "/image" + path,
 	}
 	// Every URL answers the same document before anything is timed.
 	for name, u := range urls {
@@ -126,10 +135,14 @@ func TestRig(t *testing.T) {
 		}
 	}
 
+	if hold := os.Getenv("BENCH_HOLD"); hold != "" {
+		holdForHand(t, hold, urls, worker)
+		return
+	}
 	var rows []row
 	rps := map[string]float64{}
 	for _, conns := range []int{64, 8} {
-		for _, name := range []string{"direct", "nginx", "mixmatch", "apache-http", "apache-fcgi"} {
+		for _, name := range []string{"direct", "nginx", "bare-http", "mixmatch", "apache-http", "bare-fcgi", "apache-fcgi"} {
 			var stop func()
 			if name == os.Getenv("BENCH_PERF") && conns == 64 {
 				stop = profile(t)
@@ -144,14 +157,22 @@ func TestRig(t *testing.T) {
 			row{what: fmt.Sprintf("mapped GET, %d conns: nginx / direct", conns), value: ratio(rps[fmt.Sprint("nginx", conns)], rps[fmt.Sprint("direct", conns)])},
 			atLeast(fmt.Sprintf("mapped GET, %d conns: mixmatch --http / nginx", conns), rps[fmt.Sprint("mixmatch", conns)], rps[fmt.Sprint("nginx", conns)], 0.5),
 			atLeast(fmt.Sprintf("mapped GET, %d conns: Apache+fcgi / Apache proxy_http", conns), rps[fmt.Sprint("apache-fcgi", conns)], rps[fmt.Sprint("apache-http", conns)], 0.8),
+			// What Go itself reaches, and mixmatch against it: the part of the gap
+			// that is mixmatch's own.
+			row{what: fmt.Sprintf("  bare Go proxy --http / nginx, %d conns", conns), value: ratio(rps[fmt.Sprint("bare-http", conns)], rps[fmt.Sprint("nginx", conns)])},
+			row{what: fmt.Sprintf("  mixmatch --http / bare Go proxy, %d conns", conns), value: ratio(rps[fmt.Sprint("mixmatch", conns)], rps[fmt.Sprint("bare-http", conns)])},
+			row{what: fmt.Sprintf("  Apache+bare Go fcgi / Apache proxy_http, %d conns", conns), value: ratio(rps[fmt.Sprint("bare-fcgi", conns)], rps[fmt.Sprint("apache-http", conns)])},
+			row{what: fmt.Sprintf("  mixmatch Apache+fcgi / Apache+bare Go fcgi, %d conns", conns), value: ratio(rps[fmt.Sprint("apache-fcgi", conns)], rps[fmt.Sprint("bare-fcgi", conns)])},
 		)
 	}
 
 	direct, through := newConnLatency(t, urls["direct"], 200), newConnLatency(t, urls["mixmatch"], 200)
+	bare := newConnLatency(t, urls["bare-http"], 200)
 	added := through - direct
 	ok := added <= 250*time.Microsecond
 	rows = append(rows, row{what: "GET on a new connection: added over direct (median of 200)",
-		value: fmt.Sprintf("%.3f ms", float64(added)/1e6), target: "<= 0.25 ms", ok: &ok})
+		value: fmt.Sprintf("%.3f ms", float64(added)/1e6), target: "<= 0.25 ms", ok: &ok},
+		row{what: "  the same, bare Go proxy", value: fmt.Sprintf("%.3f ms", float64(bare-direct)/1e6)})
 
 	first, next := firstCalls(t, idp, worker.url+"/image"+path, 50)
 	rows = append(rows,
@@ -172,9 +193,13 @@ func TestRig(t *testing.T) {
 	downMM := download(t, streamer.url+"/image"+path+"/file", size)
 	upDirect := upload(t, backend+path+"/file", size)
 	upMM := upload(t, streamer.url+"/image"+path+"/file", size)
+	downBare := download(t, urls["bare-http"]+"/file", size)
+	upBare := upload(t, urls["bare-http"]+"/file", size)
 	rows = append(rows,
 		atLeast(fmt.Sprintf("%d MiB download: mixmatch / direct", size>>20), downMM, downDirect, 0.8),
-		atLeast(fmt.Sprintf("%d MiB chunked upload: mixmatch / direct", size>>20), upMM, upDirect, 0.8))
+		row{what: "  the same, bare Go proxy", value: ratio(downBare, downDirect)},
+		atLeast(fmt.Sprintf("%d MiB chunked upload: mixmatch / direct", size>>20), upMM, upDirect, 0.8),
+		row{what: "  the same, bare Go proxy", value: ratio(upBare, upDirect)})
 	if rss, err = bintest.PeakRSS(streamer.cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +207,21 @@ func TestRig(t *testing.T) {
 	rows = append(rows, row{what: "streaming worker peak RSS (VmHWM), both streams", value: mib(rss), target: "< 32 MiB", ok: &rssOK})
 
 	printTable(rows)
+}
+
+// holdForHand keeps everything running, for wrk, perf or strace by hand, while
+// the file hold exists; it prints each URL and the --http worker's pid.
+func holdForHand(t *testing.T, hold string, urls map[string]string, worker worker) {
+	for name, u := range urls {
+		fmt.Printf("HOLD %s %s\n", name, u)
+	}
+	fmt.Printf("HOLD worker-pid %d\nHOLD token %s\n", worker.cmd.Process.Pid, userToken)
+	for {
+		if _, err := os.Stat(hold); err != nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // profile records the whole machine with perf, into BENCH_PERF_DATA (perf.data),
@@ -337,26 +377,86 @@ http {
 // startApache is one Apache (event MPM, Debian's module set) with two sites: the
 // shipped httpd/mixmatch.conf in front of the two fcgi workers, and mod_proxy_http
 // straight to the backend, the reference.
-func startApache(t *testing.T, dir, backend string) (fcgiURL, httpURL string) {
+func startApache(t *testing.T, dir, backend string) (fcgiURL, httpURL, bareURL string) {
 	t.Helper()
 	site, err := filepath.Abs("../../httpd/mixmatch.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fcgiPort, httpPort := bintest.FreePort(t), bintest.FreePort(t)
-	// The reference: mod_proxy_http straight to the backend, beside the shipped site.
+	fcgiPort, httpPort, barePort := bintest.FreePort(t), bintest.FreePort(t), bintest.FreePort(t)
+	// The references, beside the shipped site: mod_proxy_http straight to the
+	// backend, and two bare Go FastCGI proxies balanced as the shipped site
+	// balances mixmatch's two workers.
 	conf := bintest.ApacheConfig(dir, fcgiPort, site, fmt.Sprintf(`LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
 Listen 127.0.0.1:%[1]d
 <VirtualHost *:%[1]d>
     ProxyPass "/" "%[2]s/"
     CustomLog %[3]s/reference-access.log mixmatch
 </VirtualHost>
-`, httpPort, backend, dir))
+Listen 127.0.0.1:%[4]d
+<VirtualHost *:%[4]d>
+    <Proxy "balancer://bare">
+        BalancerMember "unix:%[3]s/bare-1.sock|fcgi://bare-1" retry=1 enablereuse=on
+        BalancerMember "unix:%[3]s/bare-2.sock|fcgi://bare-2" retry=1 enablereuse=on
+        ProxyFCGIBackendType GENERIC
+    </Proxy>
+    ProxyPass "/image" "balancer://bare/image"
+    CustomLog %[3]s/bare-access.log mixmatch
+</VirtualHost>
+`, httpPort, backend, dir, barePort))
+	for i := 1; i <= 2; i++ {
+		startBareFCGI(t, filepath.Join(dir, "bin"), dir, backend, filepath.Join(dir, fmt.Sprintf("bare-%d.sock", i)))
+	}
 	bintest.StartApache(t, dir, conf)
 	logs := []string{filepath.Join(dir, "apache.out"), filepath.Join(dir, "error.log")}
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", fcgiPort), "Apache", logs...)
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", httpPort), "Apache", logs...)
-	return fmt.Sprintf("http://127.0.0.1:%d", fcgiPort), fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	waitPort(t, fmt.Sprintf("127.0.0.1:%d", barePort), "Apache", logs...)
+	return fmt.Sprintf("http://127.0.0.1:%d", fcgiPort), fmt.Sprintf("http://127.0.0.1:%d", httpPort),
+		fmt.Sprintf("http://127.0.0.1:%d", barePort)
+}
+
+// startBare runs bareproxy over HTTP and returns its URL.
+func startBare(t *testing.T, bin, dir, backend string) string {
+	t.Helper()
+	port := bintest.FreePort(t)
+	runBare(t, bin, dir, "bare-http", "-backend", backend, "-strip", "/image", "-http", fmt.Sprintf("127.0.0.1:%d", port))
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// startBareFCGI runs bareproxy as a FastCGI server on sock.
+func startBareFCGI(t *testing.T, bin, dir, backend, sock string) {
+	t.Helper()
+	runBare(t, bin, dir, filepath.Base(sock), "-backend", backend, "-strip", "/image", "-fcgi", sock)
+}
+
+// runBare starts bareproxy and returns once it says it serves.
+func runBare(t *testing.T, bin, dir, name string, args ...string) {
+	t.Helper()
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd := exec.Command(filepath.Join(bin, "bareproxy"), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		fmt.Fprintln(logFile, lines.Text())
+		if strings.Contains(lines.Text(), "bareproxy serving") {
+			go io.Copy(logFile, stderr)
+			return
+		}
+	}
+	t.Fatalf("bareproxy %v did not start; see %s", args, logPath)
 }
 
 func get(t *testing.T, u string) (int, string) {
