@@ -109,7 +109,7 @@ func New(cfg *config.Config, d Deps) *Proxy {
 		reverse: map[string]*httputil.ReverseProxy{}, transports: map[string]http.RoundTripper{}}
 	p.micro = newMicroversions(p)
 	for _, sp := range cfg.SPs {
-		p.transports[sp.Name] = d.Transport(sp)
+		p.transports[sp.Name] = timed{d.Transport(sp)}
 		p.reverse[sp.Name] = &httputil.ReverseProxy{
 			Rewrite:   p.rewrite,
 			Transport: p.transports[sp.Name],
@@ -124,6 +124,16 @@ func New(cfg *config.Config, d Deps) *Proxy {
 		}
 	}
 	return p
+}
+
+// timed counts the time to an SP's response headers as the call's wait on it
+// (the request line's upstream_ms).
+type timed struct{ http.RoundTripper }
+
+func (t timed) RoundTrip(r *http.Request) (*http.Response, error) {
+	w := reqlog.Wait(r.Context())
+	defer w.Done()
+	return t.RoundTripper.RoundTrip(r)
 }
 
 // copyBuffers lends ReverseProxy the buffers it copies answers through; without a

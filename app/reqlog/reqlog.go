@@ -1,5 +1,6 @@
 // Package reqlog writes one structured line per request: request id, service,
-// method, path, target service provider, status, bytes and duration. Tokens never
+// method, path, target service provider, status, bytes, duration and the part of
+// it spent waiting on service providers. Tokens never
 // appear: only a short hash of the one the request carried.
 package reqlog
 
@@ -26,6 +27,13 @@ type entry struct {
 	sp string
 	// quiet: no line for this call.
 	quiet bool
+	// The time the call spent waiting on service providers' answers, however many
+	// at once: waiting counts the waits open, since waitFrom; waited is the total
+	// of the spans with one open; asked: there was one.
+	waiting  int
+	waitFrom time.Time
+	waited   time.Duration
+	asked    bool
 }
 
 type ctxKey struct{}
@@ -37,6 +45,43 @@ func SetTarget(ctx context.Context, sp string) {
 		e.sp = sp
 		e.mu.Unlock()
 	}
+}
+
+// now is the clock of the waits; the tests set it.
+var now = time.Now
+
+// Waiter ends a wait begun by Wait.
+type Waiter struct{ e *entry }
+
+// Wait marks the call as waiting on a service provider until Done: the line's
+// upstream_ms is the time with at least one such wait open, so that what the
+// call cost mixmatch itself is duration_ms less it. A list asked of every SP at
+// once counts its slowest, not the sum.
+func Wait(ctx context.Context) Waiter {
+	e, ok := ctx.Value(ctxKey{}).(*entry)
+	if !ok {
+		return Waiter{}
+	}
+	e.mu.Lock()
+	if e.waiting == 0 {
+		e.waitFrom = now()
+	}
+	e.waiting++
+	e.asked = true
+	e.mu.Unlock()
+	return Waiter{e}
+}
+
+// Done ends the wait; call it once.
+func (w Waiter) Done() {
+	if w.e == nil {
+		return
+	}
+	w.e.mu.Lock()
+	if w.e.waiting--; w.e.waiting == 0 {
+		w.e.waited += now().Sub(w.e.waitFrom)
+	}
+	w.e.mu.Unlock()
 }
 
 // Quiet asks for no line for the call: one shed under overload, which the admission
@@ -72,7 +117,10 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK, id: id}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, e)))
 		e.mu.Lock()
-		sp, quiet := e.sp, e.quiet
+		sp, quiet, asked, waited := e.sp, e.quiet, e.asked, e.waited
+		if e.waiting > 0 { // a wait the handler did not end: it ends with the call
+			waited += now().Sub(e.waitFrom)
+		}
 		e.mu.Unlock()
 		service, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 		if quiet {
@@ -83,11 +131,14 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 		}
 		// Typed attributes: the line is written for every call, and boxing each
 		// value as an any cost an allocation apiece.
-		attrs := make([]slog.Attr, 0, 9)
+		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs, slog.String("request_id", id), slog.String("service", service),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("sp", sp),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+		if asked {
+			attrs = append(attrs, slog.Float64("upstream_ms", float64(waited.Microseconds())/1000))
+		}
 		if tok := r.Header.Get("X-Auth-Token"); tok != "" {
 			attrs = append(attrs, slog.String("token", keystone.ShortHash(tok)))
 		}

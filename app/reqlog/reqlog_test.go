@@ -2,6 +2,7 @@ package reqlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOneLinePerRequest(t *testing.T) {
@@ -92,4 +94,62 @@ func TestEveryAnswerCarriesARequestID(t *testing.T) {
 			t.Errorf("%s: %s = %q, want %q", tc.name, Header, got, want)
 		}
 	}
+}
+
+// upstream_ms is the time with at least one wait open: overlapping waits (a list
+// asked of every SP at once) count once, separate ones add up, one left open ends
+// with the call, and a call that asked no SP has none.
+func TestUpstreamTime(t *testing.T) {
+	clock := time.Unix(1e9, 0)
+	now = func() time.Time { return clock }
+	t.Cleanup(func() { now = time.Now })
+	at := func(ms int) { clock = time.Unix(1e9, 0).Add(time.Duration(ms) * time.Millisecond) }
+	for _, c := range []struct {
+		name  string
+		calls func(r *http.Request)
+		want  any
+	}{
+		{"overlapping", func(r *http.Request) {
+			a := Wait(r.Context())
+			at(10)
+			b := Wait(r.Context())
+			at(30)
+			a.Done()
+			at(45)
+			b.Done()
+			at(100)
+		}, 45.0},
+		{"one after the other", func(r *http.Request) {
+			a := Wait(r.Context())
+			at(20)
+			a.Done()
+			at(50)
+			b := Wait(r.Context())
+			at(55)
+			b.Done()
+			at(70)
+		}, 25.0},
+		{"left open", func(r *http.Request) {
+			at(5)
+			Wait(r.Context())
+			at(12)
+		}, 7.0},
+		{"none", func(r *http.Request) { at(3) }, nil},
+	} {
+		at(0)
+		var buf bytes.Buffer
+		h := Middleware(slog.New(slog.NewJSONHandler(&buf, nil)), nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.calls(r)
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/image/v2/images", nil))
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatalf("%s: %q", c.name, buf.String())
+		}
+		if got := line["upstream_ms"]; got != c.want {
+			t.Errorf("%s: upstream_ms %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Outside a logged call (a background refresh) a wait is nothing.
+	Wait(context.Background()).Done()
 }
