@@ -7,10 +7,12 @@
 #
 # LOAD_OVERLOAD=2,5 runs the overload mode instead (app/loadtest/overload_test.go):
 # it finds the rate the worker sustains, holds each factor of it for LOAD_STEP
-# (15s), then the sustained rate again, and prints the share shed, the served p99,
-# the slowest answer, the peak RSS and open descriptors of each phase, while the
-# clouds publish LOAD_NOTIFY_RATE (500) notifications/s that the ingester must all
-# handle. LOAD_SUSTAINED=R takes R as the sustained rate, for runs that compare.
+# (15s), then the sustained rate again, and prints the share shed, the served p99
+# (as the client saw it, as the worker timed it, and the worker's own part: less
+# its wait on the clouds), the slowest answer, the peak RSS and open descriptors
+# of each phase, while the clouds publish LOAD_NOTIFY_RATE (500) notifications/s
+# that the ingester must all handle. LOAD_SUSTAINED=R takes R as the sustained
+# rate, for runs that compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${LOAD_OVERLOAD:-}" ]; then

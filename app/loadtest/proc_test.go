@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,16 +126,22 @@ type logWatch struct {
 	// undecided are the broadcast hits a worker did not record, by ledger key: a
 	// cloud of higher precedence did not answer in time, and the worker says so.
 	undecided map[string]bool
+	// served are the worker's times of the calls it served (its request lines,
+	// shed calls having none), in log order; more is closed at each one.
+	served []servedCall
+	more   chan struct{}
 }
 
 var (
 	undecidedRE = regexp.MustCompile(`msg="broadcast: a cloud of higher precedence did not answer in time; the hit is not recorded" type=(\S+) id=(\S+)`)
 	levelRE     = regexp.MustCompile(`\blevel=(\w+)`)
 	msgRE       = regexp.MustCompile(`\bmsg=("(?:[^"\\]|\\.)*"|\S+)`)
+	requestRE   = regexp.MustCompile(`\bmsg=request .*\bduration_ms=([0-9.]+)(?: upstream_ms=([0-9.]+))?`)
 )
 
 func newLogWatch() *logWatch {
-	return &logWatch{counts: map[string]int{}, examples: map[string]string{}, undecided: map[string]bool{}}
+	return &logWatch{counts: map[string]int{}, examples: map[string]string{}, undecided: map[string]bool{},
+		more: make(chan struct{})}
 }
 
 func (w *logWatch) line(line string) {
@@ -146,6 +153,13 @@ func (w *logWatch) line(line string) {
 	w.last = append(w.last, line)
 	if m := undecidedRE.FindStringSubmatch(line); m != nil {
 		w.undecided[ledgerKey(m[1], m[2])] = true
+	}
+	if m := requestRE.FindStringSubmatch(line); m != nil {
+		total, _ := strconv.ParseFloat(m[1], 64)
+		upstream, _ := strconv.ParseFloat(m[2], 64)
+		w.served = append(w.served, servedCall{total: milliseconds(total), own: milliseconds(total - upstream)})
+		close(w.more)
+		w.more = make(chan struct{})
 	}
 	lvl := levelRE.FindStringSubmatch(line)
 	if lvl == nil || (lvl[1] != "WARN" && lvl[1] != "ERROR") {
@@ -166,6 +180,38 @@ func (w *logWatch) line(line string) {
 	w.counts[key]++
 	if _, ok := w.examples[key]; !ok {
 		w.examples[key] = line
+	}
+}
+
+// servedCall is a call as the worker timed it: the whole, and its own part, the
+// whole less the wait on SPs.
+type servedCall struct{ total, own time.Duration }
+
+func milliseconds(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+// servedCount is how many served calls the worker has logged so far.
+func (w *logWatch) servedCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.served)
+}
+
+// servedFrom is the calls logged since the first-th, once want of them have come
+// or within has passed: a line leaves the worker a little after its answer.
+func (w *logWatch) servedFrom(first, want int, within time.Duration) []servedCall {
+	deadline := time.After(within)
+	for {
+		w.mu.Lock()
+		got, more := slices.Clone(w.served[first:]), w.more
+		w.mu.Unlock()
+		if len(got) >= want {
+			return got
+		}
+		select {
+		case <-more:
+		case <-deadline:
+			return got
+		}
 	}
 }
 
