@@ -1,7 +1,7 @@
 // Package reqlog writes one structured line per request: request id, service,
 // method, path, target service provider, status, bytes, duration and the part of
-// it spent waiting on service providers. Tokens never
-// appear: only a short hash of the one the request carried.
+// it spent waiting on service providers. Tokens never appear: only a short hash
+// of the one the request carried.
 package reqlog
 
 import (
@@ -47,7 +47,7 @@ func SetTarget(ctx context.Context, sp string) {
 	}
 }
 
-// now is the clock of the waits; the tests set it.
+// now is the clock of the durations; the tests set it.
 var now = time.Now
 
 // Waiter ends a wait begun by Wait.
@@ -104,7 +104,7 @@ type Observe func(service, method, sp string, status int)
 // OpenStack form is kept; any other is replaced, so logs cannot be forged.
 func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := now()
 		id := r.Header.Get(Header)
 		if !requestIDRE.MatchString(id) {
 			b := make([]byte, 16)
@@ -135,7 +135,7 @@ func Middleware(logger *slog.Logger, observe Observe, next http.Handler) http.Ha
 		attrs = append(attrs, slog.String("request_id", id), slog.String("service", service),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("sp", sp),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+			slog.Float64("duration_ms", float64(now().Sub(start).Microseconds())/1000))
 		if asked {
 			attrs = append(attrs, slog.Float64("upstream_ms", float64(waited.Microseconds())/1000))
 		}

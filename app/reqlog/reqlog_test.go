@@ -149,6 +149,9 @@ func TestUpstreamTime(t *testing.T) {
 		if got := line["upstream_ms"]; got != c.want {
 			t.Errorf("%s: upstream_ms %v, want %v", c.name, got, c.want)
 		}
+		if got, want := line["duration_ms"], float64(clock.Sub(time.Unix(1e9, 0)).Milliseconds()); got != want {
+			t.Errorf("%s: duration_ms %v, want %v", c.name, got, want)
+		}
 	}
 	// Outside a logged call (a background refresh) a wait is nothing.
 	Wait(context.Background()).Done()
