@@ -15,7 +15,6 @@
 package benchrig
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -433,31 +432,15 @@ func startBareFCGI(t *testing.T, bin, dir, backend, sock string) {
 // runBare starts bareproxy and returns once it says it serves.
 func runBare(t *testing.T, bin, dir, name string, args ...string) {
 	t.Helper()
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logFile.Close() })
-	cmd := exec.Command(filepath.Join(bin, "bareproxy"), args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := bufio.NewScanner(stderr)
-	for lines.Scan() {
-		fmt.Fprintln(logFile, lines.Text())
-		if strings.Contains(lines.Text(), "bareproxy serving") {
-			go io.Copy(logFile, stderr)
-			return
-		}
-	}
-	t.Fatalf("bareproxy %v did not start; see %s", args, logPath)
+	bintest.Start(t, exec.Command(filepath.Join(bin, "bareproxy"), args...), logFile, bareReady)
 }
+
+var bareReady = regexp.MustCompile(`bareproxy serving on (\S+)`)
 
 func get(t *testing.T, u string) (int, string) {
 	t.Helper()

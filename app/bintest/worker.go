@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,13 @@ var servingRE = regexp.MustCompile(`msg="mixmatch-fcgi serving" address=(\S+)`)
 func StartWorker(t testing.TB, dir, conf string, log io.Writer, args ...string) (string, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(dir, "mixmatch-fcgi"), append([]string{"--config-file", conf}, args...)...)
+	return Start(t, cmd, log, servingRE), cmd
+}
+
+// Start runs cmd until the test ends, its standard error going to log, and
+// returns the first submatch of the first line that ready matches, once one has.
+func Start(t testing.TB, cmd *exec.Cmd, log io.Writer, ready *regexp.Regexp) string {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -27,16 +35,13 @@ func StartWorker(t testing.TB, dir, conf string, log io.Writer, args ...string) 
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	lines := bufio.NewScanner(stderr)
-	addr := ""
-	for addr == "" && lines.Scan() {
+	for lines.Scan() {
 		fmt.Fprintln(log, lines.Text())
-		if m := servingRE.FindStringSubmatch(lines.Text()); m != nil {
-			addr = m[1]
+		if m := ready.FindStringSubmatch(lines.Text()); m != nil {
+			go io.Copy(log, stderr)
+			return append(m, "")[1]
 		}
 	}
-	if addr == "" {
-		t.Fatalf("mixmatch-fcgi %v did not start", args)
-	}
-	go io.Copy(log, stderr)
-	return addr, cmd
+	t.Fatalf("%s did not start", strings.Join(cmd.Args, " "))
+	return ""
 }
