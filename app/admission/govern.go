@@ -77,8 +77,8 @@ func (l *Limiter) tune(p99 time.Duration) {
 
 // schedLatency reads the p99 of the scheduler latency since its last reading.
 type schedLatency struct {
-	sample []metrics.Sample
-	last   []uint64
+	sample      []metrics.Sample
+	last, delta []uint64
 }
 
 func newSchedLatency() *schedLatency {
@@ -93,20 +93,28 @@ func (s *schedLatency) p99() time.Duration {
 		return 0
 	}
 	h := s.sample[0].Value.Float64Histogram()
-	d := quantile(h.Counts, s.last, h.Buckets, 0.99)
+	s.delta = since(s.delta[:0], h.Counts, s.last)
 	s.last = append(s.last[:0], h.Counts...)
-	return d
+	return quantile(s.delta, h.Buckets, 0.99)
 }
 
-// quantile is the q-quantile of the events counted since last, in seconds as a
-// duration: the upper bound of the bucket it falls in (buckets[i] to buckets[i+1]
-// hold counts[i]), or the lower one for the last, open, bucket.
-func quantile(counts, last []uint64, buckets []float64, q float64) time.Duration {
-	var total uint64
+// since appends to dst the counts less those of the last reading (none: all).
+func since(dst, counts, last []uint64) []uint64 {
 	for i, c := range counts {
 		if i < len(last) {
 			c -= last[i]
 		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// quantile is the q-quantile of the events counted, in seconds as a duration:
+// the upper bound of the bucket it falls in (buckets[i] to buckets[i+1] hold
+// counts[i]), or the lower one for the last, open, bucket.
+func quantile(counts []uint64, buckets []float64, q float64) time.Duration {
+	var total uint64
+	for _, c := range counts {
 		total += c
 	}
 	if total == 0 {
@@ -115,9 +123,6 @@ func quantile(counts, last []uint64, buckets []float64, q float64) time.Duration
 	rank := uint64(math.Ceil(q * float64(total)))
 	var seen uint64
 	for i, c := range counts {
-		if i < len(last) {
-			c -= last[i]
-		}
 		if seen += c; seen >= rank {
 			upper := buckets[i+1]
 			if math.IsInf(upper, 1) {

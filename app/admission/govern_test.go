@@ -252,17 +252,17 @@ func TestQuantileOfTheEventsSinceTheLastReading(t *testing.T) {
 	buckets := []float64{0, 0.001, 0.01, 0.1, math.Inf(1)}
 	last := []uint64{1000, 0, 0, 0}
 	counts := []uint64{1098, 1, 1, 0} // since last: 98 under 1 ms, 1 under 10 ms, 1 under 100 ms
-	if got := quantile(counts, last, buckets, 0.99); got != 10*time.Millisecond {
+	if got := quantile(since(nil, counts, last), buckets, 0.99); got != 10*time.Millisecond {
 		t.Fatalf("p99 %v, want 10ms", got)
 	}
-	if got := quantile(counts, last, buckets, 1); got != 100*time.Millisecond {
+	if got := quantile(since(nil, counts, last), buckets, 1); got != 100*time.Millisecond {
 		t.Fatalf("p100 %v, want 100ms", got)
 	}
-	if got := quantile(counts, counts, buckets, 0.99); got != 0 {
+	if got := quantile(since(nil, counts, counts), buckets, 0.99); got != 0 {
 		t.Fatalf("no events: %v", got)
 	}
 	open := []uint64{0, 0, 0, 5}
-	if got := quantile(open, nil, buckets, 0.99); got != 100*time.Millisecond {
+	if got := quantile(since(nil, open, nil), buckets, 0.99); got != 100*time.Millisecond {
 		t.Fatalf("in the open bucket: %v, want its lower bound", got)
 	}
 	s := newSchedLatency()
