@@ -17,6 +17,17 @@ func hold(h http.Handler, g *gate, n int, path string, codes chan<- int) {
 	}
 }
 
+// serving is a limiter of max calls whose handler holds n of them; their
+// statuses go to the channel returned, which has room for 2*max.
+func serving(max, n int) (*Limiter, http.Handler, *gate, chan int) {
+	l := New(max, time.Hour, nil)
+	g := newGate()
+	h := l.Middleware(g)
+	codes := make(chan int, 2*max)
+	hold(h, g, n, "/image/v2/images", codes)
+	return l, h, g, codes
+}
+
 // allServed reads n statuses from codes, each a call served.
 func allServed(t *testing.T, codes <-chan int, n int) {
 	t.Helper()
@@ -54,27 +65,20 @@ func TestAClosedLoopKeepsTheLimit(t *testing.T) {
 // The CPU the worker shares may be busy for other services' sake: a worker that
 // used less than half its limit keeps it, whatever the scheduler latency.
 func TestALightlyUsedWorkerKeepsItsLimit(t *testing.T) {
-	l := New(16, time.Hour, nil)
-	g := newGate()
-	h := l.Middleware(g)
-	done := make(chan int, 8)
-	hold(h, g, 7, "/image/v2/images", done)
+	l, h, g, done := serving(16, 7)
 	for i := 0; i < 5; i++ {
 		l.tune(time.Second)
 	}
 	if l.Limit() != 16 {
 		t.Fatalf("limit %d with 7 of 16 slots used, want 16", l.Limit())
 	}
-	go func() { done <- call(h, "/image/v2/images").Code }()
-	<-g.entered
+	hold(h, g, 1, "/image/v2/images", done)
 	l.tune(time.Second) // 8 of 16: half used, and slow to be scheduled
 	if l.Limit() != 16-16/5 {
 		t.Fatalf("limit %d with 8 of 16 slots used, want %d", l.Limit(), 16-16/5)
 	}
 	close(g.release)
-	for i := 0; i < 8; i++ {
-		<-done
-	}
+	allServed(t, done, 8)
 }
 
 // Intervals whose scheduler latency passes the target cut the limit to its
@@ -118,11 +122,7 @@ func TestTheLimitFollowsTheSchedulerLatency(t *testing.T) {
 // A lower limit holds new calls back until enough calls end; a higher one lets
 // the waiting in at once.
 func TestALowerLimitHoldsCallsBackAndAHigherOneLetsThemIn(t *testing.T) {
-	l := New(8, time.Hour, nil)
-	g := newGate()
-	h := l.Middleware(g)
-	codes := make(chan int, 16)
-	hold(h, g, 6, "/image/v2/images", codes)
+	l, h, g, codes := serving(8, 6)
 	for l.Limit() > minLimit {
 		overloaded(l)
 	}
@@ -132,11 +132,7 @@ func TestALowerLimitHoldsCallsBackAndAHigherOneLetsThemIn(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		g.release <- struct{}{}
 	}
-	for i := 0; i < 2; i++ {
-		if code := <-codes; code != http.StatusNoContent {
-			t.Fatalf("a held call: %d", code)
-		}
-	}
+	allServed(t, codes, 2)
 	if l.Waiting() != 1 || l.Active() != 4 {
 		t.Fatalf("%d waiting, %d active with the limit at 4: want 1 and 4", l.Waiting(), l.Active())
 	}
@@ -203,8 +199,7 @@ func TestOnlyYoungCallsCountAgainstALoweredLimit(t *testing.T) {
 	}
 	overloaded(l) // the held calls are a second old
 	<-g.entered
-	go func() { codes <- call(h, "/image/v2/images").Code }()
-	<-g.entered
+	hold(h, g, 1, "/image/v2/images", codes)
 	// 6 running: max_active_requests holds the next back, however old they are.
 	go func() { codes <- call(h, "/image/v2/images").Code }()
 	untilWaiting(l, 1)
