@@ -107,14 +107,18 @@ func TestRig(t *testing.T) {
 
 	// One worker as an operator runs it without Apache, and two behind Apache as
 	// httpd/mixmatch.conf ships; each logs to a file, as under systemd.
+	// The bare Go proxy is run the same two ways.
 	worker := startWorker(t, bin, conf, filepath.Join(dir, "worker-http.log"), "--http", "127.0.0.1:0")
+	bareHTTP := "http://" + startBare(t, bin, filepath.Join(dir, "bare-http.log"), backend, "-http", "127.0.0.1:0")
 	for i := 1; i <= 2; i++ {
 		sock := filepath.Join(dir, fmt.Sprintf("fcgi-%d.sock", i))
 		startWorker(t, bin, conf, filepath.Join(dir, fmt.Sprintf("worker-fcgi-%d.log", i)), "--fcgi", "unix:"+sock)
 		os.Chmod(sock, 0o666)
+		sock = filepath.Join(dir, fmt.Sprintf("bare-%d.sock", i))
+		startBare(t, bin, filepath.Join(dir, fmt.Sprintf("bare-fcgi-%d.log", i)), backend, "-fcgi", sock)
+		os.Chmod(sock, 0o666)
 	}
 	nginx := startNginx(t, dir, backend)
-	bareHTTP := startBare(t, bin, dir, backend)
 	apacheFCGI, apacheHTTP, apacheBare := startApache(t, dir, backend)
 
 	path := "/v2/images/" + imageID
@@ -403,9 +407,6 @@ Listen 127.0.0.1:%[4]d
     CustomLog %[3]s/bare-access.log mixmatch
 </VirtualHost>
 `, httpPort, backend, dir, barePort))
-	for i := 1; i <= 2; i++ {
-		startBareFCGI(t, filepath.Join(dir, "bin"), dir, backend, filepath.Join(dir, fmt.Sprintf("bare-%d.sock", i)))
-	}
 	bintest.StartApache(t, dir, conf)
 	logs := []string{filepath.Join(dir, "apache.out"), filepath.Join(dir, "error.log")}
 	waitPort(t, fmt.Sprintf("127.0.0.1:%d", fcgiPort), "Apache", logs...)
@@ -415,29 +416,17 @@ Listen 127.0.0.1:%[4]d
 		fmt.Sprintf("http://127.0.0.1:%d", barePort)
 }
 
-// startBare runs bareproxy over HTTP and returns its URL.
-func startBare(t *testing.T, bin, dir, backend string) string {
+// startBare runs bareproxy (-http ADDR or -fcgi SOCKET) in front of backend,
+// logging to logPath, and returns the address it says it serves on.
+func startBare(t *testing.T, bin, logPath, backend string, args ...string) string {
 	t.Helper()
-	port := bintest.FreePort(t)
-	runBare(t, bin, dir, "bare-http", "-backend", backend, "-strip", "/image", "-http", fmt.Sprintf("127.0.0.1:%d", port))
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
-}
-
-// startBareFCGI runs bareproxy as a FastCGI server on sock.
-func startBareFCGI(t *testing.T, bin, dir, backend, sock string) {
-	t.Helper()
-	runBare(t, bin, dir, filepath.Base(sock), "-backend", backend, "-strip", "/image", "-fcgi", sock)
-}
-
-// runBare starts bareproxy and returns once it says it serves.
-func runBare(t *testing.T, bin, dir, name string, args ...string) {
-	t.Helper()
-	logFile, err := os.Create(filepath.Join(dir, name+".log"))
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logFile.Close() })
-	bintest.Start(t, exec.Command(filepath.Join(bin, "bareproxy"), args...), logFile, bareReady)
+	cmd := exec.Command(filepath.Join(bin, "bareproxy"), append([]string{"-backend", backend, "-strip", "/image"}, args...)...)
+	return bintest.Start(t, cmd, logFile, bareReady)
 }
 
 var bareReady = regexp.MustCompile(`bareproxy serving on (\S+)`)

@@ -44,9 +44,6 @@ func main() {
 	if *sock != "" {
 		os.Remove(*sock)
 		l, err = net.Listen("unix", *sock)
-		if err == nil {
-			err = os.Chmod(*sock, 0o666)
-		}
 	} else {
 		l, err = net.Listen("tcp", *httpAddr)
 	}
