@@ -269,8 +269,8 @@ var groups = []group{
 				"once: the rest get a 503 with Retry-After at once. While the worker's CPU is the "+
 				"bottleneck (in a 100 ms interval, Go's scheduler latency p99 over 20 ms, half the limit "+
 				"used, more calls coming than ending) it admits a fifth fewer, down to 4 calls started in "+
-				"the last second, and an eighth more again after each other interval. 0: no bound. Size Apache's MaxRequestWorkers to at most the workers' sum of it "+
-				"(README, Deployment).",
+				"the last second, and an eighth more again after each other interval. 0: no bound. "+
+				"Size Apache's MaxRequestWorkers to at most the workers' sum of it (README, Deployment).",
 			func(c *Config) *int { return &c.MaxActiveRequests }),
 		intOpt("max_connections", 1024, 0,
 			"Most client connections one worker holds open at once, kept-alive ones included (under "+
