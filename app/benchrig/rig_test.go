@@ -307,12 +307,7 @@ type worker struct {
 // startWorker starts mixmatch-fcgi with args, its log in logPath.
 func startWorker(t *testing.T, bin, conf, logPath string, args ...string) worker {
 	t.Helper()
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logFile.Close() })
-	addr, cmd := bintest.StartWorker(t, bin, conf, logFile, args...)
+	addr, cmd := bintest.StartWorker(t, bin, conf, createLog(t, logPath), args...)
 	return worker{cmd: cmd, url: "http://" + addr}
 }
 
@@ -420,13 +415,19 @@ Listen 127.0.0.1:%[4]d
 // logging to logPath, and returns the address it says it serves on.
 func startBare(t *testing.T, bin, logPath, backend string, args ...string) string {
 	t.Helper()
-	logFile, err := os.Create(logPath)
+	cmd := exec.Command(filepath.Join(bin, "bareproxy"), append([]string{"-backend", backend, "-strip", "/image"}, args...)...)
+	return bintest.Start(t, cmd, createLog(t, logPath), bareReady)
+}
+
+// createLog is a program's log file, closed when the test ends.
+func createLog(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { logFile.Close() })
-	cmd := exec.Command(filepath.Join(bin, "bareproxy"), append([]string{"-backend", backend, "-strip", "/image"}, args...)...)
-	return bintest.Start(t, cmd, logFile, bareReady)
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 var bareReady = regexp.MustCompile(`bareproxy serving on (\S+)`)
